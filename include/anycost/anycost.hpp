@@ -1,0 +1,7 @@
+// anycost: Anycost GANs in header-only C++20. Include this for everything.
+#pragma once
+
+#include "anycost/config.hpp"
+#include "anycost/core.hpp"
+#include "anycost/autograd.hpp"
+#include "anycost/ops.hpp"
