@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -90,7 +91,7 @@ inline void run_backward(const std::vector<Edge>& roots, std::vector<Var> root_g
       n->dependencies = 0;
       n->needed = false;
       n->capture = false;
-      n->buffer.assign(n->num_outputs, Var());
+      n->buffer.clear();  // sized when its first gradient arrives (slot() below)
       stack.emplace_back(n, 0);
     };
     for (const Edge& e : roots) visit(e.fn.get());
@@ -105,8 +106,8 @@ inline void run_backward(const std::vector<Edge>& roots, std::vector<Var> root_g
       stack.pop_back();
     }
   }
-  if (accumulate)
-    for (Node* n : post) n->capture = dynamic_cast<AccumulateGrad*>(n) != nullptr;
+  if (accumulate)  // AccumulateGrad is final: a type-id compare does what a dynamic_cast would, cheaper
+    for (Node* n : post) n->capture = typeid(*n) == typeid(AccumulateGrad);
   for (const Capture& c : captures) c.node->capture = true;
   for (Node* n : post) {  // successors come before their consumers in post-order
     for (const Edge& e : n->next_edges)
@@ -118,10 +119,29 @@ inline void run_backward(const std::vector<Edge>& roots, std::vector<Var> root_g
       if (e.fn && (e.fn->needed || is_target(e.fn.get()))) ++e.fn->dependencies;
   }
 
+  // Gradient buffers are recycled through `spare` as nodes finish, so a long chain allocates a handful of
+  // vectors per pass instead of two per node.
+  std::vector<std::vector<Var>> spare;
+  auto recycle = [&](std::vector<Var>&& v) {
+    v.clear();
+    if (v.capacity() > 0) spare.push_back(std::move(v));
+  };
+  auto slot = [&](Node* n, std::uint32_t i) -> Var& {
+    if (n->buffer.empty()) {
+      if (!spare.empty()) {
+        n->buffer = std::move(spare.back());
+        spare.pop_back();
+      }
+      n->buffer.resize(n->num_outputs);
+    }
+    return n->buffer[i];
+  };
+  auto take = [](Node* n, std::uint32_t i) { return i < n->buffer.size() ? std::move(n->buffer[i]) : Var(); };
+
   GradModeGuard mode(create_graph);
   for (std::size_t i = 0; i < roots.size(); ++i) {
-    Var& slot = roots[i].fn->buffer[roots[i].input_nr];
-    slot = add_grads(slot, root_grads[i]);
+    Var& s = slot(roots[i].fn.get(), roots[i].input_nr);
+    s = add_grads(s, root_grads[i]);
   }
   std::vector<Node*> ready;
   for (const Edge& e : roots)
@@ -134,26 +154,25 @@ inline void run_backward(const std::vector<Edge>& roots, std::vector<Var> root_g
     Node* n = ready.back();
     ready.pop_back();
     if (n->capture && accumulate) {
-      accumulate_leaf(static_cast<AccumulateGrad*>(n)->leaf.get(), std::move(n->buffer[0]), create_graph);
-      n->buffer.clear();
+      accumulate_leaf(static_cast<AccumulateGrad*>(n)->leaf.get(), take(n, 0), create_graph);
+      recycle(std::move(n->buffer));
       continue;
     }
     if (n->capture)
       for (const Capture& c : captures)
-        if (c.node == n) (*captured)[c.index] = n->buffer[c.slot];
+        if (c.node == n && c.slot < n->buffer.size()) (*captured)[c.index] = n->buffer[c.slot];
     if (!n->needed) {
-      n->buffer.clear();
+      recycle(std::move(n->buffer));
       continue;
     }
     std::vector<Var> grads = std::move(n->buffer);
     n->buffer.clear();
-    bool any = false;
+    bool any = false;  // (an empty buffer: no gradient reached this node)
     for (const Var& g : grads) any = any || g.defined();
     std::vector<Var> outs;
     if (any) {
-      ANYCOST_CHECK(!n->released, AutogradError, n->name(),
-                    ": saved tensors were freed by an earlier backward pass; pass retain_graph=true to backward "
-                    "through the graph twice");
+      // A node whose saved tensors were freed by an earlier pass throws from apply(), naming itself (SavedVar,
+      // FusedNode); nodes that save nothing (views, sums, upfirdn2d) may run again, as in PyTorch.
       outs = n->apply(grads);
       if (!retain_graph) {
         n->release_saved();
@@ -165,11 +184,13 @@ inline void run_backward(const std::vector<Edge>& roots, std::vector<Var> root_g
       Node* c = e.fn.get();
       if (!c || !(c->needed || is_target(c))) continue;
       if (j < outs.size() && outs[j].defined()) {
-        Var& slot = c->buffer[e.input_nr];
-        slot = add_grads(slot, outs[j]);
+        Var& s = slot(c, e.input_nr);
+        s = add_grads(s, outs[j]);
       }
       if (--c->dependencies == 0) ready.push_back(c);
     }
+    recycle(std::move(grads));
+    recycle(std::move(outs));
   }
 }
 

@@ -49,7 +49,10 @@ Tensor evaluate_tensor(const E& e) {
   }
   Tensor out = Tensor::empty(shape, first.dtype(), first.device());
   std::array<Tensor, L> expanded;
-  for (int k = 0; k < L; ++k) expanded[k] = leaves[k]->data().expand(shape);
+  for (int k = 0; k < L; ++k) {
+    const Tensor& t = leaves[k]->data();
+    expanded[k] = t.shape() == shape ? t : t.expand(shape);
+  }
   expr::evaluate_into(out, e, expanded);
   return out;
 }

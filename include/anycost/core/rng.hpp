@@ -47,20 +47,30 @@ ANYCOST_HOST_DEVICE Block generate(std::uint64_t key, std::uint64_t block, std::
 ANYCOST_HOST_DEVICE float to_uniform(std::uint32_t x) { return static_cast<float>(x >> 8) * (1.0f / 16777216.0f); }
 
 namespace detail {
+// A product rounded on its own: nvcc contracts a*b + c into one fma by default (--fmad=true), which would
+// change the rounding of a product that feeds an addition; the _rn intrinsics are never contracted.
+ANYCOST_HOST_DEVICE double mul_rn(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+
 // ln(v * 2^-33) for an odd integer v in [1, 2^33): exact exponent extraction, then 2*atanh series.
 ANYCOST_HOST_DEVICE double log_scaled(std::uint64_t v) {
   int e = 63;
   while (!(v >> e)) --e;  // floor(log2 v)
-  double m = static_cast<double>(v) * (1.0 / static_cast<double>(std::uint64_t{1} << e));  // exact, in [1, 2)
+  double m = mul_rn(static_cast<double>(v), 1.0 / static_cast<double>(std::uint64_t{1} << e));  // exact, in [1, 2)
   if (m > 1.4142135623730951) {
-    m *= 0.5;
+    m = mul_rn(m, 0.5);
     ++e;
   }
   const double f = (m - 1.0) / (m + 1.0);
   const double f2 = f * f;
   double p = 1.0 / 23.0;
   for (int k = 21; k >= 1; k -= 2) p = ::fma(p, f2, 1.0 / k);
-  const double log_m = 2.0 * (f * p);
+  const double log_m = 2.0 * mul_rn(f, p);
   const double ln2_hi = 0.6931471805599453, ln2_lo = 2.3190468138462996e-17;
   const double ee = static_cast<double>(e - 33);
   return ::fma(ee, ln2_hi, ::fma(ee, ln2_lo, log_m));

@@ -55,9 +55,19 @@ void lower_into(const E& e, Program& p) {
 }
 }  // namespace detail
 
+// Stack slots the postfix program of E needs (left operand first): a left-deep chain needs two however long.
+template <class E>
+struct stack_need : std::integral_constant<int, 1> {};
+template <class F, class A>
+struct stack_need<Unary<F, A>> : stack_need<A> {};
+template <class F, class A, class B>
+struct stack_need<Binary<F, A, B>>
+    : std::integral_constant<int, (stack_need<A>::value > 1 + stack_need<B>::value ? stack_need<A>::value
+                                                                                    : 1 + stack_need<B>::value)> {};
+
 template <class E>
 Program lower(const E& e) {
-  static_assert(depth<E>::value <= Program::max_stack, "expression too deep for the CUDA program stack");
+  static_assert(stack_need<E>::value <= Program::max_stack, "expression needs too deep a stack for the CUDA program");
   Program p;
   detail::lower_into(e, p);
   return p;

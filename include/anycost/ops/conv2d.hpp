@@ -87,8 +87,10 @@ inline Tensor conv2d_weight_tensor(const Tensor& x_, const Tensor& gy_, const Sh
   ANYCOST_CHECK(gy_.size(2) == backend::conv_out_size(x_.size(2), static_cast<int>(w_shape[2]), p.stride_h, p.pad_h) &&
                     gy_.size(3) == backend::conv_out_size(x_.size(3), static_cast<int>(w_shape[3]), p.stride_w, p.pad_w),
                 ShapeError, "conv2d_weight: output gradient ", gy_.shape(), " does not match input ", x_.shape());
-  ANYCOST_CHECK(x_.device() == gy_.device() && x_.dtype() == gy_.dtype(), DeviceError,
-                "conv2d_weight: input and output gradient differ in device or dtype");
+  ANYCOST_CHECK(x_.dtype() == gy_.dtype(), ShapeError, "conv2d_weight: input is ", x_.dtype(),
+                ", output gradient is ", gy_.dtype());
+  ANYCOST_CHECK(x_.device() == gy_.device(), DeviceError, "conv2d_weight: input on ", x_.device(),
+                ", output gradient on ", gy_.device());
   const Tensor x = x_.contiguous(), gy = gy_.contiguous();
   Tensor dw = Tensor::empty(w_shape, x.dtype(), x.device());
   if (dw.numel() == 0) return dw;

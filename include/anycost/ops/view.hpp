@@ -110,7 +110,12 @@ inline Var squeeze(const Var& x, int dim) {
   s.erase(d);
   return reshape(x, s);
 }
-inline Var select(const Var& x, int dim, std::int64_t index) { return squeeze(narrow(x, dim, index, 1), dim); }
+inline Var select(const Var& x, int dim, std::int64_t index) {
+  const int d = normalize_dim(dim, x.dim(), "select");
+  ANYCOST_CHECK(index >= 0 && index < x.size(d), ShapeError, "select: index ", index, " outside dim ", d,
+                " of extent ", x.size(d), " (shape ", x.shape(), ")");
+  return squeeze(narrow(x, d, index, 1), d);
+}
 
 // ---- contiguous ----------------------------------------------------------------------------------------
 class ContiguousBackward final : public Node {
@@ -167,8 +172,10 @@ inline Var cat(const std::vector<Var>& xs, int dim) {
     for (int k = 0; k < shape.size(); ++k)
       ANYCOST_CHECK(k == d || x.size(k) == shape[k], ShapeError, "cat: input ", i, " has shape ", x.shape(),
                     ", incompatible with ", xs[0].shape(), " along dim ", d);
-    ANYCOST_CHECK(x.dtype() == xs[0].dtype() && x.device() == xs[0].device(), ShapeError, "cat: input ", i,
-                  " differs in dtype or device from input 0");
+    ANYCOST_CHECK(x.dtype() == xs[0].dtype(), ShapeError, "cat: input ", i, " has dtype ", x.dtype(),
+                  " but input 0 has dtype ", xs[0].dtype());
+    ANYCOST_CHECK(x.device() == xs[0].device(), DeviceError, "cat: input ", i, " is on ", x.device(),
+                  " but input 0 is on ", xs[0].device());
     shape[d] += x.size(d);
     sizes.push_back(x.size(d));
     rg = rg || x.requires_grad();
