@@ -1,0 +1,9 @@
+// File formats: safetensors checkpoints, PNG/JPEG images, image grids, atomic writes (no autograd).
+#pragma once
+
+#include "anycost/io/atomic_write.hpp"
+#include "anycost/io/half.hpp"
+#include "anycost/io/image.hpp"
+#include "anycost/io/image_grid.hpp"
+#include "anycost/io/mapped_file.hpp"
+#include "anycost/io/safetensors.hpp"
