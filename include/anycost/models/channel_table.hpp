@@ -1,0 +1,214 @@
+// The generator's channel table (reference §1.1) and the sub-network configurations built from it (§2).
+//
+// ChannelTable: the full width C(r) of every feature-map resolution r = 4, 8, ..., R. The reference table is
+//   C(r) = min(channel_max, int(base(r) * channel_multiplier)),  base(r) = 16384 / r  (4 -> 4096, 1024 -> 16)
+// and a table may also be given explicitly (checkpoints carry their widths in their shapes).
+//
+// Width entries ("cfg idx", §2.1): one per width-bearing module in traversal order:
+//   0 = ConstantInput (4x4), 1 = conv1 (4x4), 2b+2 = convs.2b and 2b+3 = convs.2b+1 (resolution 2^(b+3)).
+// There are n_entries() = 2 log2(R) - 2 of them (18 at 1024), as many as W+ rows. ToRGB layers have none.
+//
+// SubnetConfig: a validated value (per-entry widths + output resolution) that the generator takes per call.
+// It can only be made by a ChannelTable, which checks it once: every width in [1, full width], the
+// resolution a power of two in [4, R]. Entries above the resolution are carried but never executed.
+//   full()                 the whole generator
+//   uniform(r)             §2.3: C_r(res) = min(C(res), int(base(res) * r * org_mult)), org_mult = C(R)/base(R)
+//   flexible(widths)       §2.4: any per-entry widths (the evolve JSON's `channels` lists)
+//   sample_flexible(rng)   §2.4's per-layer sampler (ratios {1/4, 1/2, 3/4, 1} above the uniform-1/4 floor)
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "anycost/core/error.hpp"
+#include "anycost/core/rng.hpp"
+
+ANYCOST_NAMESPACE_BEGIN
+namespace models {
+
+// The reference's channel counts before the multiplier: 4 -> 4096, 8 -> 2048, ..., 1024 -> 16.
+inline int base_channels(int resolution) {
+  ANYCOST_CHECK(resolution >= 4 && resolution <= 16384 && (resolution & (resolution - 1)) == 0, ValueError,
+                "base_channels: resolution ", resolution, " is not a power of two in [4, 16384]");
+  return 16384 / resolution;
+}
+
+inline bool is_power_of_two(std::int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
+
+inline int log2_exact(int v) {
+  int l = 0;
+  while ((1 << l) < v) ++l;
+  return l;
+}
+
+class ChannelTable;
+
+class SubnetConfig {
+ public:
+  // Width of entry i (0 = ConstantInput, 1 = conv1, 2b+2 / 2b+3 = convs.2b / convs.2b+1).
+  int channels(int entry) const { return channels_.at(static_cast<std::size_t>(entry)); }
+  const std::vector<int>& channels() const { return channels_; }
+  int n_entries() const { return static_cast<int>(channels_.size()); }
+  // Output resolution: the generator stops after the block of this resolution.
+  int resolution() const { return resolution_; }
+
+  friend bool operator==(const SubnetConfig&, const SubnetConfig&) = default;
+
+  // "[512, 512, ...] @ 256" (entries above the resolution are omitted).
+  std::string describe() const {
+    std::ostringstream os;
+    os << '[';
+    const int used = 2 * log2_exact(resolution_) - 2;
+    for (int i = 0; i < used && i < n_entries(); ++i) os << (i ? ", " : "") << channels_[static_cast<std::size_t>(i)];
+    os << "] @ " << resolution_;
+    return os.str();
+  }
+
+ private:
+  friend class ChannelTable;
+  SubnetConfig(std::vector<int> channels, int resolution) : channels_(std::move(channels)), resolution_(resolution) {}
+  std::vector<int> channels_;
+  int resolution_ = 0;
+};
+
+class ChannelTable {
+ public:
+  ChannelTable() = default;
+
+  // The reference table for a generator of `resolution`.
+  static ChannelTable stylegan2(int resolution, double channel_multiplier = 2.0, int channel_max = 512) {
+    ANYCOST_CHECK(resolution >= 4 && is_power_of_two(resolution), ValueError, "ChannelTable: resolution ",
+                  resolution, " is not a power of two >= 4");
+    ANYCOST_CHECK(channel_multiplier > 0 && std::isfinite(channel_multiplier), ValueError,
+                  "ChannelTable: channel_multiplier must be > 0, got ", channel_multiplier);
+    ANYCOST_CHECK(channel_max >= 1, ValueError, "ChannelTable: channel_max must be >= 1, got ", channel_max);
+    std::vector<int> widths;
+    for (int r = 4; r <= resolution; r *= 2) {
+      const int c = static_cast<int>(base_channels(r) * channel_multiplier);
+      ANYCOST_CHECK(c >= 1, ValueError, "ChannelTable: channel_multiplier ", channel_multiplier,
+                    " leaves resolution ", r, " without channels");
+      widths.push_back(std::min(channel_max, c));
+    }
+    return from_widths(widths);
+  }
+
+  // Explicit full widths for resolutions 4, 8, ..., 2^(widths.size()+1).
+  static ChannelTable from_widths(std::vector<int> widths) {
+    ANYCOST_CHECK(!widths.empty() && widths.size() <= 13, ValueError, "ChannelTable: ", widths.size(),
+                  " resolutions given, expected 1 (4x4 only) to 13 (16384)");
+    for (std::size_t i = 0; i < widths.size(); ++i)
+      ANYCOST_CHECK(widths[i] >= 1, ValueError, "ChannelTable: width ", widths[i], " at resolution ", 4 << i,
+                    " must be >= 1");
+    ChannelTable t;
+    t.widths_ = std::move(widths);
+    return t;
+  }
+
+  int resolution() const { return 4 << (static_cast<int>(widths_.size()) - 1); }
+  int log_resolution() const { return log2_exact(resolution()); }
+  int n_entries() const { return 2 * log_resolution() - 2; }
+  // Full width at feature-map resolution r.
+  int width(int r) const {
+    ANYCOST_CHECK(r >= 4 && r <= resolution() && is_power_of_two(r), ValueError, "ChannelTable: resolution ", r,
+                  " is not a power of two in [4, ", resolution(), "]");
+    return widths_[static_cast<std::size_t>(log2_exact(r) - 2)];
+  }
+  const std::vector<int>& widths() const { return widths_; }
+  // Feature-map resolution of width entry i.
+  int entry_resolution(int entry) const {
+    check_entry(entry);
+    return entry < 2 ? 4 : 4 << ((entry - 2) / 2 + 1);
+  }
+  int entry_width(int entry) const { return width(entry_resolution(entry)); }
+  // C(R) / base(R): the multiplier the uniform rule applies (2 for config-F).
+  double org_mult() const { return static_cast<double>(widths_.back()) / base_channels(resolution()); }
+
+  friend bool operator==(const ChannelTable&, const ChannelTable&) = default;
+
+  // ---- sub-network configurations ---------------------------------------------------------------------
+  SubnetConfig full(std::optional<int> res = {}) const {
+    std::vector<int> c;
+    for (int i = 0; i < n_entries(); ++i) c.push_back(entry_width(i));
+    return make(std::move(c), res.value_or(resolution()));
+  }
+
+  SubnetConfig uniform(double ratio, std::optional<int> res = {}) const {
+    ANYCOST_CHECK(ratio > 0 && ratio <= 1, ValueError, "ChannelTable::uniform: ratio ", ratio,
+                  " is outside (0, 1]");
+    std::vector<int> c;
+    for (int i = 0; i < n_entries(); ++i) c.push_back(uniform_width(entry_resolution(i), ratio));
+    return make(std::move(c), res.value_or(resolution()));
+  }
+
+  SubnetConfig flexible(std::vector<int> channels, std::optional<int> res = {}) const {
+    return make(std::move(channels), res.value_or(resolution()));
+  }
+
+  // §2.4: per entry, a ratio drawn uniformly among {1/4, 1/2, 3/4, 1} whose width reaches the uniform-1/4
+  // width, then clamped to [min_channel, full] and rounded up to a multiple of divided_by.
+  SubnetConfig sample_flexible(Rng& rng, int min_channel = 8, int divided_by = 4, std::optional<int> res = {}) const {
+    ANYCOST_CHECK(min_channel >= 1 && divided_by >= 1, ValueError,
+                  "ChannelTable::sample_flexible: min_channel and divided_by must be >= 1");
+    static constexpr double ratios[] = {0.25, 0.5, 0.75, 1.0};
+    std::vector<int> c;
+    for (int i = 0; i < n_entries(); ++i) {
+      const int full_w = entry_width(i), floor_w = uniform_width(entry_resolution(i), 0.25);
+      std::vector<double> allowed;
+      for (double a : ratios)
+        if (a * full_w >= floor_w) allowed.push_back(a);
+      const double a = allowed[rng.uniform_int(static_cast<std::uint32_t>(allowed.size()))];
+      int w = std::clamp(static_cast<int>(a * full_w), std::min(min_channel, full_w), full_w);
+      w = (w + divided_by - 1) / divided_by * divided_by;
+      c.push_back(std::min(w, full_w));
+    }
+    return make(std::move(c), res.value_or(resolution()));
+  }
+
+  // Throws unless cfg fits this table (what every constructor above checks; the generator calls it again
+  // in O(entries) to reject a configuration made for another model).
+  void validate(const SubnetConfig& cfg, const char* who = "SubnetConfig") const {
+    ANYCOST_CHECK(cfg.n_entries() == n_entries(), ValueError, who, ": ", cfg.n_entries(),
+                  " channel entries given, this ", resolution(), "x", resolution(), " generator has ", n_entries(),
+                  " (ConstantInput, conv1, convs.0 ... convs.", n_entries() - 3, ")");
+    for (int i = 0; i < n_entries(); ++i) {
+      const int c = cfg.channels(i);
+      ANYCOST_CHECK(c >= 1 && c <= entry_width(i), ValueError, who, ": entry ", i, " (", entry_name(i),
+                    ", resolution ", entry_resolution(i), ") has ", c, " channels, allowed 1 to ", entry_width(i));
+    }
+    const int r = cfg.resolution();
+    ANYCOST_CHECK(r >= 4 && r <= resolution() && is_power_of_two(r), ValueError, who, ": resolution ", r,
+                  " is not a power of two in [4, ", resolution(), "]");
+  }
+
+  // The reference module name of entry i.
+  static std::string entry_name(int entry) {
+    if (entry == 0) return "input";
+    if (entry == 1) return "conv1";
+    return "convs." + std::to_string(entry - 2);
+  }
+
+ private:
+  int uniform_width(int r, double ratio) const {
+    const int c = static_cast<int>(base_channels(r) * ratio * org_mult());
+    return std::clamp(c, 1, width(r));
+  }
+  void check_entry(int entry) const {
+    ANYCOST_CHECK(entry >= 0 && entry < n_entries(), ValueError, "ChannelTable: entry ", entry, " outside [0, ",
+                  n_entries(), ")");
+  }
+  SubnetConfig make(std::vector<int> channels, int res) const {
+    SubnetConfig cfg(std::move(channels), res);
+    validate(cfg);
+    return cfg;
+  }
+
+  std::vector<int> widths_;  // full widths at 4, 8, ..., resolution
+};
+
+}  // namespace models
+ANYCOST_NAMESPACE_END
