@@ -1,9 +1,17 @@
-// Host-side declarations of every CUDA kernel entry point, over plain-data views. Definitions live in
-// backend/cuda/kernels/*.cuh, compiled by nvcc only through backend/cuda/units/*.cu, which the CMake helper
-// anycost_enable_cuda(<target>) adds to a program. In a CPU-only build each entry is an inline stub that
-// throws NotCompiledError, so layer code calls them unconditionally behind one device switch per op.
+// Host-side declarations of every CUDA kernel entry point, over plain-data views, and the small run-time API of
+// the CUDA backend (anycost::cuda: device count, synchronisation, streams, the caching allocator).
+//
+// Definitions live in backend/cuda/kernels/*.cuh, compiled by nvcc only through backend/cuda/units/*.cu, which
+// the CMake helper anycost_enable_cuda(<target>) adds to a program. In a CPU-only build each entry is an inline
+// stub that throws NotCompiledError, so layer code calls them unconditionally behind one device switch per op.
+// Nothing here includes a CUDA header: g++ translation units of a CUDA build see plain declarations.
+//
+// Global state (documented here because it is the only global besides the thread-local grad mode): one
+// process-wide registry holding, per device, the current stream, the cuBLAS handle and the caching allocator's
+// free lists. It is created on first use and its cached memory is released by empty_cache() or at exit.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "anycost/backend/params.hpp"
@@ -20,13 +28,17 @@ using cuda_hooks::StridedRef;
 #else
 #define ANYCOST_CUDA_ENTRY(signature) \
   [[noreturn]] inline signature { cuda_hooks::not_compiled(); }
+// The stubs keep the parameter names of the declarations they stand for.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
 #endif
 
-// Fused elementwise expression: out[i] = program(leaves[0][i], ...); leaves are broadcast to out's shape.
+// Fused elementwise expression: out[i] = program(leaves[0][i], ...); leaves are broadcast to out's shape (any
+// strides, stride 0 for broadcast dims) and have out's dtype (float32 or float64).
 ANYCOST_CUDA_ENTRY(void eval_program(const expr::Program& program, const StridedRef* leaves, int n_leaves,
                                      const StridedRef& out))
 
-// out (keepdim form: extent 1 on reduced dims) = sum of in over those dims.
+// out (keepdim form: extent 1 on reduced dims) = sum of in over those dims, accumulated in double.
 ANYCOST_CUDA_ENTRY(void sum_keepdim(const StridedRef& in, const StridedRef& out))
 
 // Batched row-major GEMM with element strides between batch entries (cuBLAS strided-batched):
@@ -54,6 +66,52 @@ ANYCOST_CUDA_ENTRY(void upfirdn2d(const StridedRef& x, const StridedRef& k, cons
 ANYCOST_CUDA_ENTRY(void fill_random(const StridedRef& out, std::uint64_t key, std::uint64_t first_block, bool normal))
 
 #undef ANYCOST_CUDA_ENTRY
+#if !defined(ANYCOST_WITH_CUDA)
+#pragma GCC diagnostic pop
+#endif
 
 }  // namespace backend::cuda
+
+// ---- run-time API ---------------------------------------------------------------------------------------
+namespace cuda {
+
+// Counters of one device's caching allocator (bytes are the rounded block sizes the allocator hands out).
+struct MemoryStats {
+  std::size_t allocated_bytes = 0;       // held by live tensors
+  std::size_t peak_allocated_bytes = 0;  // maximum of allocated_bytes since start (or reset_peak_memory_stats)
+  std::size_t cached_bytes = 0;          // freed by tensors, kept for reuse
+  std::uint64_t device_allocations = 0;  // cudaMalloc calls made
+  std::uint64_t cache_hits = 0;          // allocations served from the cache
+};
+
+#if defined(ANYCOST_WITH_CUDA)
+// Number of usable devices: 0 when there is no device or no driver (never throws).
+int device_count();
+inline bool is_available() { return device_count() > 0; }
+// Why there is no device ("" when there is one): the cudaGetDeviceCount error, for skip messages.
+const char* unavailable_reason();
+// Waits for all work queued on the device's current stream.
+void synchronize(int device = 0);
+// Returns every cached (free) block of every device to the driver.
+void empty_cache();
+MemoryStats memory_stats(int device = 0);
+void reset_peak_memory_stats(int device = 0);
+// The stream every anycost launch on `device` uses (a cudaStream_t; nullptr is the legacy default stream).
+void* current_stream(int device = 0);
+// Makes `stream` (a cudaStream_t owned by the caller) the current stream of `device`. The previous stream is
+// synchronised first, so memory the allocator recycles is never shared between two streams in flight.
+void set_current_stream(void* stream, int device = 0);
+#else
+inline int device_count() { return 0; }
+inline bool is_available() { return false; }
+inline const char* unavailable_reason() { return "CUDA support is not compiled in"; }
+[[noreturn]] inline void synchronize(int = 0) { cuda_hooks::not_compiled(); }
+inline void empty_cache() {}
+[[noreturn]] inline MemoryStats memory_stats(int = 0) { cuda_hooks::not_compiled(); }
+[[noreturn]] inline void reset_peak_memory_stats(int = 0) { cuda_hooks::not_compiled(); }
+[[noreturn]] inline void* current_stream(int = 0) { cuda_hooks::not_compiled(); }
+[[noreturn]] inline void set_current_stream(void*, int = 0) { cuda_hooks::not_compiled(); }
+#endif
+
+}  // namespace cuda
 ANYCOST_NAMESPACE_END

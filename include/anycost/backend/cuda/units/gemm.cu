@@ -1,0 +1,2 @@
+// Instantiation unit: GEMM on cuBLAS.
+#include "anycost/backend/cuda/kernels/gemm.cuh"

@@ -1,0 +1,2 @@
+// Instantiation unit: keepdim sums.
+#include "anycost/backend/cuda/kernels/reduce.cuh"
