@@ -5,3 +5,7 @@
 #include "anycost/core.hpp"
 #include "anycost/autograd.hpp"
 #include "anycost/ops.hpp"
+#include "anycost/io.hpp"
+#include "anycost/nn.hpp"
+#include "anycost/models.hpp"
+#include "anycost/optim.hpp"
