@@ -1,5 +1,5 @@
 // Generator inference: ms per image of every uniform sub-network (ratios 1, 0.75, 0.5, 0.25) at every output
-// resolution, batch 1 and 8, for two models:
+// resolution, batch 1 and 8 (on a GPU: 1 and 16), for two models:
 //   res64    64x64, style_dim 256, n_mlp 8, channel_max 256 (the CLI's built-in model)
 //   cfgF256  256x256 with config-F channels (style_dim 512, n_mlp 8, channel_max 512)
 // side by side with the same generator on LibTorch ops (same weights, same fixed noise) in two
@@ -12,8 +12,12 @@
 // speed-up over our own full model, and the GFLOP/s of our true arithmetic (models/macs.hpp) as a share of
 // the measured single-precision GEMM peak (OpenBLAS or Eigen, the GEMM the library uses, 2048^3).
 //
-//   bench_models [--threads=N] [--quick] [google-benchmark flags]
+//   bench_models [--threads=N] [--device=cpu|cuda] [--quick] [google-benchmark flags]
 //   --quick: only the model's own resolution and 1/2 resolution, batch 1 (a smoke run).
+//   --device=cuda: our generator on the GPU (each iteration waits for the device), checked against the CPU
+//   first; LibTorch stays on the CPU (Debian's has no CUDA), so its impls do not run and the ratios against
+//   PyTorch CUDA come from tools/gpu/torch_generator_bench.py + tools/gpu/ratios.py (tools/gpu/check.sh).
+//   Without a GPU it prints a notice and exits 0.
 // On a machine shared with other work, run with OMP_WAIT_POLICY=passive (both libraries use libgomp while
 // OpenBLAS runs its own threads; spinning OpenMP workers otherwise steal its cores).
 #include <benchmark/benchmark.h>
@@ -100,15 +104,26 @@ double giga_true_flops(const Model& m, const SubnetConfig& cfg) {
   return 2.0 * static_cast<double>(m.g.macs(cfg).arithmetic) / 1e9;
 }
 
+// Waits for the work queued on a GPU (launches are asynchronous: the clock must stop when it is done).
+void finish(Device device) {
+  if (device.is_cuda()) cuda::synchronize(device.index);
+}
+
 void bench_anycost(benchmark::State& state, const Model* m, SubnetConfig cfg, std::int64_t batch) {
   NoGradGuard no_grad;
+  const Device device = m->g.device();
   Rng rng(1);
-  const Var z(randn({batch, m->g.style_dim()}, rng));
+  const Var z(randn({batch, m->g.style_dim()}, rng, DType::float32, device));
   GenerateOptions opts;
   opts.synthesis.prepared = &m->prepared;
+  if (device.is_cuda()) {  // fills the caching allocator outside the timing
+    (void)m->g.generate(z, cfg, opts);
+    finish(device);
+  }
   for (auto _ : state) {
     Var img = m->g.generate(z, cfg, opts).image;
     benchmark::DoNotOptimize(img.data().raw_data());
+    finish(device);
   }
   state.counters["ms/image"] = benchmark::Counter(static_cast<double>(batch) * 1e-3 * static_cast<double>(state.iterations()),
                                                   benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
@@ -137,15 +152,26 @@ std::string ratio_name(double r) {
   return buf;
 }
 
-// Single-precision GEMM throughput of the library's GEMM, 2048^3, in GFLOP/s.
-double gemm_peak() {
+// Single-precision GEMM throughput of the library's GEMM on `device` (the CPU's BLAS or cuBLAS), 2048^3, in
+// GFLOP/s.
+double gemm_peak(Device device) {
   const std::int64_t n = 2048;
-  std::vector<float> a(static_cast<std::size_t>(n * n), 1.0f), b(a), c(a);
-  backend::cpu::gemm<float>(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+  const bool host = device.is_cpu();
+  std::vector<float> a(host ? static_cast<std::size_t>(n * n) : 0, 1.0f), b(a), c(a);
+  NoGradGuard no_grad;
+  const Var ag = host ? Var() : Var(Tensor::ones({n, n}, DType::float32, device));
+  auto run = [&] {
+    if (host)
+      backend::cpu::gemm<float>(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+    else
+      (void)matmul(ag, ag);
+    finish(device);
+  };
+  run();
   double best = 0;
   for (int rep = 0; rep < 5; ++rep) {
     const auto t0 = std::chrono::steady_clock::now();
-    backend::cpu::gemm<float>(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+    run();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     best = std::max(best, 2.0 * static_cast<double>(n * n * n) / s / 1e9);
   }
@@ -203,20 +229,57 @@ void check_torch_agrees(const Model& m) {
 #endif
 }
 
+// Checks that the GPU computes what the CPU computes (the timings are of the right computation).
+void check_device_agrees(const Generator& cpu, const Generator& gpu, const std::string& name) {
+  NoGradGuard no_grad;
+  Rng rng(3);
+  const Tensor z = randn({2, cpu.style_dim()}, rng);
+  for (const SubnetConfig& cfg : {cpu.full_config(), cpu.channel_table().uniform(0.25, cpu.resolution() / 2)}) {
+    const Tensor a = cpu.generate(Var(z), cfg).image.data();
+    const Tensor b = gpu.generate(Var(z.to(gpu.device())), cfg).image.data().to(Device::cpu());
+    const std::vector<float> x = a.to_vector<float>(), y = b.to_vector<float>();
+    double worst = 0, scale = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      worst = std::max(worst, static_cast<double>(std::abs(x[i] - y[i])));
+      scale = std::max(scale, static_cast<double>(std::abs(x[i])));
+    }
+    std::printf("check %s %s on %s vs CPU: max abs diff %.2e (max |image| %.2f)\n", name.c_str(),
+                cfg.describe().c_str(), anycost::detail::concat(gpu.device()).c_str(), worst, scale);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int threads = 2;
   bool quick = false;
+  Device device = Device::cpu();
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--threads=", 10) == 0)
+    if (std::strncmp(argv[i], "--threads=", 10) == 0) {
       threads = std::atoi(argv[i] + 10);
-    else if (std::strcmp(argv[i], "--quick") == 0)
+    } else if (std::strcmp(argv[i], "--quick") == 0) {
       quick = true;
-    else
+    } else if (std::strncmp(argv[i], "--device=", 9) == 0) {
+      try {
+        device = parse_device(argv[i] + 9);
+      } catch (const ValueError& e) {
+        std::fprintf(stderr, "bench_models: %s\n", e.what());
+        return 2;
+      }
+    } else {
       args.push_back(argv[i]);
+    }
   }
+  const bool on_cpu = device.is_cpu();
+  const std::string device_name = anycost::detail::concat(device);
+  if (!on_cpu && device.index >= cuda::device_count()) {
+    std::printf("bench_models: --device=%s: no such CUDA device (%s); nothing to run\n", device_name.c_str(),
+                cuda::is_available() ? "fewer devices present" : cuda::unavailable_reason());
+    return 0;
+  }
+  // A GPU needs a larger batch to fill it.
+  const std::vector<std::int64_t> batches = on_cpu ? std::vector<std::int64_t>{1, 8} : std::vector<std::int64_t>{1, 16};
   set_num_threads(threads);
 #if defined(ANYCOST_BENCH_WITH_TORCH)
   at::set_num_threads(threads);
@@ -225,27 +288,33 @@ int main(int argc, char** argv) {
   // the anycost CLI does the same).
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  const double peak = gemm_peak();
-  std::printf("bench_models: %d threads, GEMM peak %.1f GFLOP/s (sgemm 2048^3)%s\n", threads, peak,
+  const double peak = gemm_peak(device);
+  const char* torch_note =
 #if defined(ANYCOST_BENCH_WITH_TORCH)
-              ", LibTorch side by side"
+      on_cpu ? ", LibTorch side by side" : ", LibTorch (CPU only) skipped";
 #else
-              ", LibTorch not found"
+      ", LibTorch not found";
 #endif
-  );
+  std::printf("bench_models: %s, %d threads, GEMM peak %.1f GFLOP/s (sgemm 2048^3)%s\n", device_name.c_str(),
+              threads, peak, torch_note);
 
   for (const ModelSpec& spec : model_specs()) {
     auto m = std::make_unique<Model>(Model{spec, make_generator(spec.config)});
+    if (!on_cpu) {
+      const Generator cpu = nn::deep_copy(m->g);
+      m->g.to(device);
+      check_device_agrees(cpu, m->g, spec.name);
+    }
     m->prepared = m->g.prepare();
 #if defined(ANYCOST_BENCH_WITH_TORCH)
-    m->torch = std::make_unique<bench::TorchGenerator>(m->g);
+    if (on_cpu) m->torch = std::make_unique<bench::TorchGenerator>(m->g);
 #endif
-    check_torch_agrees(*m);
+    if (on_cpu) check_torch_agrees(*m);
     models_store().push_back(std::move(m));
   }
   for (const auto& mp : models_store()) {
     const Model* m = mp.get();
-    for (std::int64_t batch : {1, 8}) {
+    for (std::int64_t batch : batches) {
       if (quick && batch != 1) continue;
       for (double ratio : {1.0, 0.75, 0.5, 0.25})
         for (int r = 4; r <= m->g.resolution(); r *= 2) {
@@ -257,14 +326,16 @@ int main(int argc, char** argv) {
               ->Unit(benchmark::kMillisecond)
               ->UseRealTime();
 #if defined(ANYCOST_BENCH_WITH_TORCH)
-          benchmark::RegisterBenchmark((base + "torch").c_str(), bench_torch, m, cfg, batch,
-                                       bench::TorchGenerator::Formulation::reference)
-              ->Unit(benchmark::kMillisecond)
-              ->UseRealTime();
-          benchmark::RegisterBenchmark((base + "torch_act").c_str(), bench_torch, m, cfg, batch,
-                                       bench::TorchGenerator::Formulation::activations)
-              ->Unit(benchmark::kMillisecond)
-              ->UseRealTime();
+          if (on_cpu) {
+            benchmark::RegisterBenchmark((base + "torch").c_str(), bench_torch, m, cfg, batch,
+                                         bench::TorchGenerator::Formulation::reference)
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
+            benchmark::RegisterBenchmark((base + "torch_act").c_str(), bench_torch, m, cfg, batch,
+                                         bench::TorchGenerator::Formulation::activations)
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
+          }
 #endif
         }
     }
@@ -277,13 +348,14 @@ int main(int argc, char** argv) {
   reporter.print_ratio_table(stdout);
 
   // ---- summary: per model and batch, ms/image ----
-  std::printf("\nSummary (ms per image; LibTorch = the faster of its two formulations; official = the reference "
-              "PyTorch code's published 2-thread CPU time)\n");
+  std::printf("\nSummary on %s (ms per image; LibTorch = the faster of its two formulations; official = the "
+              "reference PyTorch code's published 2-thread CPU time, CPU runs only)\n",
+              device_name.c_str());
   std::printf("%-8s %-6s %-6s %5s %10s %10s %7s %9s %8s %10s %9s %8s\n", "model", "batch", "ratio", "res", "anycost",
               "LibTorch", "ratio", "official", "vs off.", "vs full", "GFLOP/s", "of peak");
   for (const auto& mp : models_store()) {
     const Model& m = *mp;
-    for (std::int64_t batch : {1, 8}) {
+    for (std::int64_t batch : batches) {
       double full_ms = 0;
       for (double ratio : {1.0, 0.75, 0.5, 0.25})
         for (int r = m.g.resolution(); r >= 4; r /= 2) {
@@ -303,7 +375,7 @@ int main(int argc, char** argv) {
             std::snprintf(rbuf, sizeof rbuf, "%.2f", ms / tms);
           }
           const auto off = m.spec.official_ms.find(ratio);
-          if (batch == 1 && r == m.g.resolution() && off != m.spec.official_ms.end()) {
+          if (on_cpu && batch == 1 && r == m.g.resolution() && off != m.spec.official_ms.end()) {
             std::snprintf(obuf, sizeof obuf, "%.1f", off->second);
             std::snprintf(vbuf, sizeof vbuf, "%.2fx", off->second / ms);
           }

@@ -12,7 +12,11 @@
 #      and ctest -L backend (host-side kernel logic)                ctest_backend.log
 #   5. the CUDA op benchmarks (CUDA events)                         bench_cuda.json, bench_cuda.txt
 #   6. the same ops with PyTorch CUDA, and the ratios               torch_ops.json, ratios.txt
-#   7. hook: extra GPU benchmarks listed in tools/gpu/extra_benchmarks.txt (generator level, later)
+#   7. the generator: `anycost generate --device cuda` (smoke, and  cuda.png, generate_*.txt
+#      its images against --device cpu within 1e-4); bench_models    bench_models_cuda.{json,txt}
+#      --device=cuda, the PyTorch reference generator on CUDA       torch_generator.{json,txt}
+#      (tools/gpu/torch_generator_bench.py), and the ratios         ratios_generator.txt
+#   8. hook: extra GPU benchmarks listed in tools/gpu/extra_benchmarks.txt
 # Sized for about 5-7 minutes on 16 cores, the build included. Environment knobs: OUT (default ./gpu-out),
 # JOBS (default nproc), CUDA_ARCH (default 90), BENCH_MIN_TIME (seconds per benchmark, default 0.1),
 # SKIP_BENCH=1 (tests only).
@@ -90,14 +94,14 @@ step "configure"
 bench=ON
 if [ "${SKIP_BENCH:-0}" = 1 ]; then bench=OFF; fi
 if ! cmake -S "$root" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DANYCOST_WITH_CUDA=ON \
-     -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" -DANYCOST_BUILD_EXAMPLES=OFF -DANYCOST_BUILD_BENCHMARKS=$bench \
+     -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" -DANYCOST_BUILD_EXAMPLES=ON -DANYCOST_BUILD_BENCHMARKS=$bench \
      "${cmake_deps[@]}" > "$OUT/configure.log" 2>&1; then
   if [ $bench = ON ]; then
     echo "configure with benchmarks failed (Google Benchmark missing?); retrying without them"
     bench=OFF
     rm -rf "$BUILD"
     cmake -S "$root" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DANYCOST_WITH_CUDA=ON \
-      -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" -DANYCOST_BUILD_EXAMPLES=OFF -DANYCOST_BUILD_BENCHMARKS=OFF \
+      -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" -DANYCOST_BUILD_EXAMPLES=ON -DANYCOST_BUILD_BENCHMARKS=OFF \
       "${cmake_deps[@]}" >> "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; fail "configure"; }
   else
     tail -30 "$OUT/configure.log"
@@ -141,7 +145,61 @@ if [ "${SKIP_BENCH:-0}" != 1 ]; then
   fi
 fi
 
-# Hook for generator-level GPU benchmarks (owned by benchmarks/models): one line per benchmark,
+step "generator on the GPU"
+gen_targets=(example_anycost)
+[ $bench = ON ] && gen_targets+=(bench_models)
+if cmake --build "$BUILD" -j "$JOBS" --target "${gen_targets[@]}" >> "$OUT/build.log" 2>&1; then
+  ok "build ${gen_targets[*]}"
+  # The same images from the built-in model on both devices (written as safetensors, compared below).
+  gen=("$BUILD/examples/anycost" generate --seed 3 --n 4 --batch 2 --ratio 0.5)
+  if "${gen[@]}" --device cuda --out "$OUT/cuda.png" --out "$OUT/cuda.safetensors" > "$OUT/generate_cuda.txt" 2>&1 &&
+     "${gen[@]}" --device cpu --out "$OUT/cpu.safetensors" > "$OUT/generate_cpu.txt" 2>&1; then
+    cat "$OUT/generate_cuda.txt"
+    if python3 - "$OUT/cpu.safetensors" "$OUT/cuda.safetensors" <<'PY'
+# Compares the `images` tensors (float32) of two safetensors files: u64 header size, JSON header, raw data.
+import array, json, struct, sys
+def images(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        begin, end = json.loads(f.read(n))["images"]["data_offsets"]
+        f.seek(8 + n + begin)
+        a = array.array("f")
+        a.frombytes(f.read(end - begin))
+        return a
+cpu, gpu = images(sys.argv[1]), images(sys.argv[2])
+worst = max(abs(x - y) for x, y in zip(cpu, gpu))
+off = sum(1 for x, y in zip(cpu, gpu) if not abs(x - y) <= 1e-4)  # NaN counts
+print("anycost generate CUDA vs CPU: max abs diff %.2e, %d of %d values off by more than 1e-4" % (worst, off, len(cpu)))
+sys.exit(0 if len(cpu) == len(gpu) and off == 0 else 1)
+PY
+    then
+      ok "anycost generate --device cuda"
+    else
+      fail "anycost generate --device cuda: images differ from the CPU's"
+    fi
+  else
+    tail -20 "$OUT/generate_cuda.txt" "$OUT/generate_cpu.txt"
+    fail "anycost generate --device cuda"
+  fi
+  if [ $bench = ON ] && [ "${SKIP_BENCH:-0}" != 1 ]; then
+    "$BUILD/benchmarks/models/bench_models" --device=cuda --benchmark_min_time="$BENCH_MIN_TIME" \
+      --benchmark_out="$OUT/bench_models_cuda.json" --benchmark_out_format=json > "$OUT/bench_models_cuda.txt" 2>&1 \
+      && ok "bench_models --device=cuda" || fail "bench_models --device=cuda"
+    sed -n '/^Summary/,$p' "$OUT/bench_models_cuda.txt"
+    grep -E '^check' "$OUT/bench_models_cuda.txt"
+    python3 tools/gpu/torch_generator_bench.py --out "$OUT/torch_generator.json" --min-time "$BENCH_MIN_TIME" \
+      > "$OUT/torch_generator.txt" 2>&1 && ok "torch_generator_bench" || fail "torch_generator_bench"
+    if [ -f "$OUT/bench_models_cuda.json" ]; then
+      python3 tools/gpu/ratios.py "$OUT/bench_models_cuda.json" "$OUT/torch_generator.json" \
+        | tee "$OUT/ratios_generator.txt"
+    fi
+  fi
+else
+  grep -E 'error|Error' "$OUT/build.log" | tail -20
+  fail "build ${gen_targets[*]}"
+fi
+
+# Hook for more GPU benchmarks (owned by benchmarks/*): one line per benchmark,
 # "<cmake target> <arguments...>"; each is built and run with its output in $OUT/extra_<target>.txt.
 if [ -f tools/gpu/extra_benchmarks.txt ] && [ "${SKIP_BENCH:-0}" != 1 ]; then
   while read -r target args; do

@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""Prints anycost's CUDA op timings (Google Benchmark JSON from bench_cuda) next to PyTorch's
-(tools/gpu/torch_ops_bench.py JSON): one row per op, ratio = anycost / PyTorch (below 1: anycost is faster).
+"""Prints anycost's CUDA timings (Google Benchmark JSON) next to PyTorch's: one row per benchmark, ratio =
+anycost / PyTorch (below 1: anycost is faster). Benchmarks "<name>/anycost" pair with the PyTorch results
+"<name>": bench_cuda with tools/gpu/torch_ops_bench.py (ops), `bench_models --device=cuda` with
+tools/gpu/torch_generator_bench.py ("<model>/r<ratio>/res<R>/b<B>").
 
     python3 tools/gpu/ratios.py bench_cuda.json torch_ops.json
+    python3 tools/gpu/ratios.py bench_models_cuda.json torch_generator.json
 """
 import json
+import os
 import sys
 
 UNIT_TO_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -23,8 +27,10 @@ def load_anycost(path):
                 name = name[: -len(suffix)]
         if not name.endswith("/anycost"):
             continue
-        out[name[: -len("/anycost")]] = {"ms": b["real_time"] * UNIT_TO_MS[b.get("time_unit", "ns")],
-                                         "flop": b.get("flop", 0)}
+        ms = b["real_time"] * UNIT_TO_MS[b.get("time_unit", "ns")]
+        # bench_cuda counts flop per iteration; bench_models reports a rate ("GFLOP/s", in FLOP/s).
+        flop = b.get("flop", 0) or b.get("GFLOP/s", 0) * ms * 1e-3
+        out[name[: -len("/anycost")]] = {"ms": ms, "flop": flop}
     return out, data.get("context", {})
 
 
@@ -39,10 +45,10 @@ def main(argv):
     except (OSError, ValueError):
         torch = {"results": {}}
     ref = torch.get("results", {})
-    print("anycost CUDA ops vs PyTorch %s (CUDA %s, cuDNN %s, TF32 %s) on %s" %
-          (torch.get("torch", "-"), torch.get("cuda", "-"), torch.get("cudnn", "-"), torch.get("tf32", "-"),
-           torch.get("device", "-")))
-    print("%-40s %12s %12s %8s %12s" % ("op", "anycost", "PyTorch", "ratio", "GFLOP/s"))
+    print("anycost (%s) vs PyTorch %s (CUDA %s, cuDNN %s, TF32 %s) on %s" %
+          (os.path.basename(context.get("executable", "-")), torch.get("torch", "-"), torch.get("cuda", "-"),
+           torch.get("cudnn", "-"), torch.get("tf32", "-"), torch.get("device", "-")))
+    print("%-40s %12s %12s %8s %12s" % ("benchmark", "anycost", "PyTorch", "ratio", "GFLOP/s"))
     print("-" * 88)
     for name in sorted(set(ours) | set(ref)):
         a, t = ours.get(name), ref.get(name)
