@@ -3,6 +3,7 @@
 // a test failure that names the file, never a silent skip.
 #pragma once
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -18,7 +19,7 @@ namespace anycost::test {
 using Json = nlohmann::json;
 
 inline std::string data_path(const std::string& relative) {
-  return std::string(ANYCOST_TEST_DATA_DIR) + "/" + relative;
+  return (std::filesystem::path(ANYCOST_TEST_DATA_DIR) / relative).string();
 }
 
 // Parses tests/data/<relative>; throws std::runtime_error naming the file when it is missing or not JSON.
