@@ -4,11 +4,12 @@
 // penalty). Images agree within 1e-4; gradients within a bound relative to their size. Built into test_cuda
 // and test_cuda_emulated.
 #include "cuda/cuda_test.hpp"
-
-#include <limits>
+#include "models/models_test_support.hpp"
 
 using namespace anycost;
 using namespace anycost::models;
+using anycost::test::max_abs;
+using anycost::test::max_abs_diff;
 
 namespace {
 
@@ -16,51 +17,16 @@ constexpr double image_tolerance = 1e-4;  // absolute, as for the PyTorch parity
 constexpr double grad_tolerance = 1e-4;   // max |diff| / max |CPU gradient|
 constexpr double grad2_tolerance = 1e-3;  // the same, second order (longer float32 chains)
 
-// Max |a - b| over two tensors of one shape, either device; NaN anywhere counts as infinitely far (fresh
-// emulated device memory is NaN, and std::max would skip it).
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  const auto x = a.to_vector<double>(), y = b.to_vector<double>();
-  double m = 0;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    const double d = std::abs(x[i] - y[i]);
-    if (std::isnan(d)) return std::numeric_limits<double>::infinity();
-    m = std::max(m, d);
-  }
-  return m;
-}
-
-double max_abs(const Tensor& a) {
-  double m = 0;
-  for (double v : a.to_vector<double>()) m = std::max(m, std::abs(v));
-  return m;
-}
-
 // Channels that shrink with the ratio at 16 and 32 (a table capped everywhere would make every uniform
 // sub-network the full one).
 const GeneratorConfig small_config{.resolution = 32, .style_dim = 16, .n_mlp = 2, .channels = {32, 32, 24, 16}};
-
-// Every parameter random, biases and noise weights included, so that each one shows in the image.
-Generator random_generator(std::uint64_t seed) {
-  Generator g(small_config, seed);
-  Rng rng(seed + 1000);
-  nn::visit_parameters(g, [&](const std::string& name, Var& p) {
-    Tensor t = randn(p.shape(), rng, p.dtype());
-    if (name.rfind("style.", 0) == 0 && name.find("weight") != std::string::npos) t = Var(Var(t) * 100.0).data();
-    if (name.find("bias") != std::string::npos || name.find("noise.weight") != std::string::npos)
-      t = Var(Var(t) * 0.2).data();
-    if (name.find("modulation.bias") != std::string::npos) t = Var(Var(t) + 1.0).data();
-    p = Var(t, true);
-  });
-  return g;
-}
 
 // The same generator twice: on the CPU and an independent copy on the GPU.
 struct Pair {
   Generator cpu, gpu;
 };
 Pair make_pair(std::uint64_t seed) {
-  Pair p{random_generator(seed), {}};
+  Pair p{test::random_generator(small_config, seed), {}};
   p.gpu = nn::deep_copy(p.cpu);
   p.gpu.to(Device::cuda());
   return p;

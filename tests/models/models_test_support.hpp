@@ -1,5 +1,5 @@
-// Helpers shared by the generator tests: the golden fixtures of tools/golden/make_generator_goldens.py and
-// tensor comparisons.
+// Helpers shared by the generator tests (tests/models, tests/cuda): the golden fixtures of
+// tools/golden/make_generator_goldens.py and a generator with random weights.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -13,24 +13,12 @@
 #include <anycost/io/safetensors.hpp>
 #include <anycost/models.hpp>
 
+#include "support/compare.hpp"
+
 namespace anycost::test {
 
 inline std::filesystem::path generator_data(const std::string& file) {
   return std::filesystem::path(ANYCOST_TEST_DATA_DIR) / "generator" / file;
-}
-
-inline double max_abs_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  const auto x = a.to_vector<double>(), y = b.to_vector<double>();
-  double m = 0;
-  for (std::size_t i = 0; i < x.size(); ++i) m = std::max(m, std::abs(x[i] - y[i]));
-  return m;
-}
-
-inline double max_abs(const Tensor& a) {
-  double m = 0;
-  for (double v : a.to_vector<double>()) m = std::max(m, std::abs(v));
-  return m;
 }
 
 // Integer widths stored as a float tensor.

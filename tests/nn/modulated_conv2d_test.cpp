@@ -1,12 +1,14 @@
 // ModulatedConv2d, StyledConv and ToRGB: both modulation paths against each other and against a direct
 // loop, slices as views, first and second derivatives (double precision) of every layer kind with respect
 // to inputs, styles and parameters, and errors for bad inputs.
+#include "support/compare.hpp"
 #include "support/gradcheck.hpp"
 
 #include <anycost/nn.hpp>
 
 using namespace anycost;
 using namespace anycost::nn;
+using anycost::test::max_abs_diff;
 using anycost::test::rand64;
 
 namespace {
@@ -35,14 +37,6 @@ void randomize(Layer& layer, std::uint64_t seed) {
   visit_parameters(layer, [&](const std::string&, Var& p) {
     p = Var(randn(p.shape(), rng, p.dtype()), true);
   });
-}
-
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  const auto x = a.to_vector<double>(), y = b.to_vector<double>();
-  double m = 0;
-  for (std::size_t i = 0; i < x.size(); ++i) m = std::max(m, std::abs(x[i] - y[i]));
-  return m;
 }
 
 }  // namespace

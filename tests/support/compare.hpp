@@ -47,6 +47,20 @@ inline CloseReport compare_close(const Tensor& actual, const Tensor& expected, d
   return r;
 }
 
+// Largest |a - b| over two tensors of one shape (either device); NaN anywhere counts as infinitely far, so
+// a NaN never passes a "below tolerance" check.
+inline double max_abs_diff(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  const auto x = a.to_vector<double>(), y = b.to_vector<double>();
+  double m = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double d = std::abs(x[i] - y[i]);
+    if (std::isnan(d)) return INFINITY;
+    m = std::max(m, d);
+  }
+  return m;
+}
+
 // Largest |x| of a tensor (a scale for absolute tolerances).
 inline double max_abs(const Tensor& t) {
   double m = 0;
