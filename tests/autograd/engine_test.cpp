@@ -384,3 +384,46 @@ TEST_CASE("deep chains of view nodes and of second-order graphs", "[autograd]") 
   Var gg = grad({sum(g)}, {z})[0];
   for (double v : values(gg)) CHECK(v == Approx(2 * std::pow(1.001, 4000)).epsilon(1e-9));
 }
+
+TEST_CASE("slices' gradients land in the prefix of the leaf's grad, in place once it exists", "[autograd]") {
+  const Tensor w0 = rand64({4, 5}, 51), r1 = rand64({2, 3}, 52), r2 = rand64({3, 5}, 53), r3 = rand64({4, 5}, 54);
+  // Expected: each use's gradient placed in its box of a zero 4x5 tensor.
+  auto boxed = [](const Tensor& r, std::int64_t rows, std::int64_t cols) {
+    Tensor out = Tensor::zeros({4, 5}, DType::float64);
+    out.narrow(0, 0, rows).narrow(1, 0, cols).copy_(r);
+    return out;
+  };
+  auto loss = [&](const Var& w, int uses) {
+    Var l = sum(narrow(narrow(w, 0, 0, 2), 1, 0, 3) * Var(r1));  // a chain of two slices
+    if (uses > 1) l = l + sum(narrow(w, 0, 0, 3) * Var(r2));     // a second, different slice
+    if (uses > 2) l = l + sum(w * Var(r3));                      // and the whole leaf
+    return l;
+  };
+  for (int uses = 1; uses <= 3; ++uses) {
+    INFO(uses << " uses of the leaf");
+    Tensor expected = boxed(r1, 2, 3);
+    if (uses > 1) expected = Var(Var(expected) + Var(boxed(r2, 3, 5))).data();
+    if (uses > 2) expected = Var(Var(expected) + Var(r3)).data();
+    Var w(w0, true);
+    backward(loss(w, uses));  // allocates grad
+    CHECK_ALLCLOSE(w.grad().data(), expected, 1e-15, 0);
+    const Tensor first = w.grad().data();
+    backward(loss(w, uses));  // adds into the same buffer
+    CHECK(w.grad().data().storage() == first.storage());
+    CHECK_ALLCLOSE(w.grad().data(), Var(Var(expected) * 2.0).data(), 1e-15, 0);
+    // grad(): the full-size gradient, grad untouched.
+    const Var g = grad({loss(w, uses)}, {w})[0];
+    CHECK(g.shape() == w.shape());
+    CHECK_ALLCLOSE(g.data(), expected, 1e-15, 0);
+    CHECK(w.grad().data().storage() == first.storage());
+  }
+  // A grad of an intermediate slice, and a slice of an intermediate (non-leaf) value.
+  Var w(w0, true);
+  Var mid = narrow(w, 0, 0, 3);
+  Var h = mid * 2.0;
+  auto gs = grad({sum(narrow(h, 1, 1, 2) * Var(rand64({3, 2}, 55)))}, {mid, w});
+  CHECK(gs[0].shape() == Shape{3, 5});
+  CHECK_ALLCLOSE(gs[1].data().narrow(0, 0, 3), gs[0].data(), 1e-15, 0);
+  CHECK(test::max_abs(gs[0].data().narrow(1, 0, 1)) == 0.0);
+  CHECK(test::max_abs(gs[1].data().narrow(0, 3, 1)) == 0.0);
+}

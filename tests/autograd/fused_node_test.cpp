@@ -44,7 +44,7 @@ TEST_CASE("an expression returned from a helper outlives its named inputs", "[fu
   backward(sum(y));
   const auto a = rand64({257}, 7).to_vector<double>(), b = rand64({257}, 8).to_vector<double>(),
              c = rand64({257}, 9).to_vector<double>();
-  const auto g = acc->leaf->grad.data().to_vector<double>();
+  const auto g = acc->leaf.lock()->grad.data().to_vector<double>();
   for (std::size_t i = 0; i < a.size(); ++i) {
     const double t = a[i] * b[i] + c[i];
     CHECK(g[i] == Approx((t > 0 ? 1.0 : 0.2) * b[i] * 2.0 - std::exp(a[i]) / (1.0 + b[i] * b[i])).epsilon(1e-12));

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -35,28 +36,34 @@ class Node {
   // Returns one gradient per next edge; an undefined Var means "no contribution".
   virtual std::vector<Var> apply(std::vector<Var>& grads) = 0;
   virtual const char* name() const = 0;
-  // Drops saved tensors after a backward pass that does not retain the graph.
+  // Drops saved tensors after a backward pass that does not retain the graph. The only write a pass makes
+  // to a node (with `released`); a pass keeps everything else in its own graph task (autograd/engine.hpp),
+  // so threads may walk one graph at once when they retain it.
   virtual void release_saved() {}
+
+  // Views that select a slice of their one input (narrow) describe it here, so that a first-order pass can
+  // carry the slice's gradient on to the input (down to a leaf's grad) without a full-size zero tensor.
+  struct Slice {
+    Shape input_shape;
+    int dim = 0;
+    std::int64_t start = 0;
+  };
+  virtual const Slice* slice_of_input() const { return nullptr; }
 
   std::vector<Edge> next_edges;
   std::uint32_t num_outputs = 1;
   bool released = false;
-
-  // Engine scratch, valid during one pass (graphs are traversed by one thread at a time).
-  std::uint64_t pass = 0;
-  int dependencies = 0;
-  bool needed = false;
-  bool capture = false;
-  std::vector<Var> buffer;
 };
 
-// Terminal node of a leaf that requires grad; the engine accumulates into leaf->grad.
+// Terminal node of a leaf that requires grad; the engine accumulates into leaf->grad. Owned by the leaf
+// (created once, never replaced, so threads recording over one parameter share it without a race); a graph
+// that outlives its leaf skips the accumulation (nobody can read that grad any more).
 class AccumulateGrad final : public Node {
  public:
-  explicit AccumulateGrad(std::shared_ptr<VarImpl> v) : leaf(std::move(v)) {}
+  explicit AccumulateGrad(const std::shared_ptr<VarImpl>& v) : leaf(v) {}
   std::vector<Var> apply(std::vector<Var>&) override { return {}; }
   const char* name() const override { return "AccumulateGrad"; }
-  std::shared_ptr<VarImpl> leaf;
+  std::weak_ptr<VarImpl> leaf;
 };
 
 namespace detail {
@@ -93,12 +100,9 @@ inline Edge gradient_edge(const Var& v) {
   if (v.grad_fn()) return {v.grad_fn(), v.output_nr()};
   if (!v.requires_grad()) return {};
   VarImpl* impl = v.impl();
-  std::shared_ptr<Node> acc = impl->grad_accumulator.lock();
-  if (!acc) {
-    acc = std::make_shared<AccumulateGrad>(v.shared_impl());
-    impl->grad_accumulator = acc;
-  }
-  return {std::move(acc), 0};
+  std::lock_guard lock(impl->leaf_mutex);
+  if (!impl->grad_accumulator) impl->grad_accumulator = std::make_shared<AccumulateGrad>(v.shared_impl());
+  return {impl->grad_accumulator, 0};
 }
 
 // True when recording is on and some input needs a gradient.

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "anycost/core/tensor.hpp"
@@ -72,7 +73,11 @@ struct VarImpl {
   std::uint32_t output_nr = 0;
   bool requires_grad = false;
   Var grad;
-  std::weak_ptr<Node> grad_accumulator;
+  // A leaf (a parameter) is shared by every thread that records graphs over it: its accumulator is created
+  // once and its grad accumulated under this lock (autograd/node.hpp gradient_edge, autograd/engine.hpp).
+  // The accumulator points back weakly, so the two do not keep each other alive.
+  std::shared_ptr<Node> grad_accumulator;
+  std::mutex leaf_mutex;
   ~VarImpl() { detail::release_node(grad_fn); }
 };
 

@@ -24,14 +24,18 @@ inline Var reshape_any(const Var& g, const Shape& shape);
 // Zeros of `full` shape with g written into [start, start+len) along dim.
 Var narrow_scatter(const Var& g, const Shape& full, int dim, std::int64_t start);
 
+// A first-order pass does not call apply(): it carries the slice's gradient on as a region of the input's
+// gradient (slice_of_input, autograd/engine.hpp), so a sliced weight's gradient lands in the prefix of its
+// grad without a full-size zero tensor. Under create_graph the scatter below is recorded instead.
 class NarrowBackward final : public Node {
  public:
-  NarrowBackward(Shape s, int d, std::int64_t st) : full(s), dim(d), start(st) {}
-  std::vector<Var> apply(std::vector<Var>& g) override { return {narrow_scatter(g[0], full, dim, start)}; }
+  NarrowBackward(Shape s, int d, std::int64_t st) : slice{s, d, st} {}
+  std::vector<Var> apply(std::vector<Var>& g) override {
+    return {narrow_scatter(g[0], slice.input_shape, slice.dim, slice.start)};
+  }
   const char* name() const override { return "NarrowBackward"; }
-  Shape full;
-  int dim;
-  std::int64_t start;
+  const Slice* slice_of_input() const override { return &slice; }
+  Slice slice;
 };
 
 class NarrowScatterBackward final : public Node {
