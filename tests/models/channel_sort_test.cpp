@@ -1,5 +1,5 @@
-// Channel sorting (reference §2.5): the full generator is unchanged, sub-networks change, and the first
-// channels are the important ones.
+// Channel sorting (Lin et al. 2021, Sec. 3, adaptive-channel training): the full generator is unchanged,
+// sub-networks change, and the first channels are the important ones.
 #include "models/models_test_support.hpp"
 
 using namespace anycost;

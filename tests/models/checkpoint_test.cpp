@@ -67,7 +67,7 @@ TEST_CASE("The state dict follows the reference names and order (10.1)", "[check
   CHECK(shapes.count("convs.1.conv.blur.kernel") == 0);
   CHECK(st.back().first == "noises.noise_16");
   const std::int64_t params = nn::parameter_count(const_cast<Generator&>(g));
-  CHECK(params >= 30365000);  // 30.37 M trainable parameters (reference 1.1)
+  CHECK(params >= 30365000);  // 30.37 M trainable parameters (config F at 1024)
   CHECK(params < 30375000);
 }
 

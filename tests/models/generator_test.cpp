@@ -321,7 +321,7 @@ TEST_CASE("Configurations are validated once, with clear errors", "[generator][c
   CHECK_THROWS_WITH(GeneratorConfig{.resolution = 48}.validate(), Catch::Contains("resolution 48"));
 }
 
-TEST_CASE("Channel table and uniform configurations of config-F (reference 1.1, 2.3)", "[generator][config]") {
+TEST_CASE("Channel table and uniform configurations of config-F", "[generator][config]") {
   const ChannelTable t = ChannelTable::stylegan2(1024);
   CHECK(t.widths() == std::vector<int>{512, 512, 512, 512, 512, 256, 128, 64, 32});
   CHECK(t.n_entries() == 18);

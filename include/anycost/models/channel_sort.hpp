@@ -1,13 +1,14 @@
-// Channel sorting (reference §2.5): a one-off reordering of the generator's channels so that "the first k
-// channels" of every layer are its most important ones, applied before adaptive-channel training. It
-// permutes the output channels of one layer together with the input channels of every layer that reads
-// them, so the full generator computes exactly the same function (tested to 1e-5); only sub-networks change.
+// Channel sorting (Lin et al. 2021, Sec. 3, adaptive-channel training): a one-off reordering of the generator's
+// channels so that "the first k channels" of every layer are its most important ones, applied before
+// adaptive-channel training. It permutes the output channels of one layer together with the input channels of every
+// layer that reads them, so the full generator computes exactly the same function (tested to 1e-5); only
+// sub-networks change.
 //
 // Importance of input channel i of a modulated conv (StyledConv or ToRGB):
 //   imp_i = (sum_{o, kh, kw} |W[o, i, kh, kw]|) * mean_n |s_n,i|,
-// s the modulation styles of n mapped random latents (the reference uses 100,000). Walking from the top
-// block down, the permutation is taken from the top ToRGB, then from each conv's inputs, and carried to the
-// layer that produces them (§2.5 gives the exact order); the mapping network and the noise are untouched.
+// s the modulation styles of n mapped random latents (the official code uses 100,000). Walking from the top block
+// down, the permutation is taken from the top ToRGB, then from each conv's inputs, and carried to the layer that
+// produces them (sort_channels below gives the exact order); the mapping network and the noise are untouched.
 // Parameters are replaced by permuted copies (the old tensors are not modified in place).
 #pragma once
 

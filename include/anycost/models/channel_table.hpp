@@ -1,23 +1,32 @@
-// The generator's channel table (reference §1.1) and the sub-network configurations built from it (§2).
+// The generator's channel table (StyleGAN2 config F, Karras et al. 2020, Table 1 and Sec. 4.2) and the
+// sub-network configurations built from it (Lin et al. 2021, Sec. 3, adaptive-channel training).
 //
-// ChannelTable: the full width C(r) of every feature-map resolution r = 4, 8, ..., R. The reference table is
+// ChannelTable: the full width C(r) of every feature-map resolution r = 4, 8, ..., R. The config-F table is
 //   C(r) = min(channel_max, int(base(r) * channel_multiplier)),  base(r) = 16384 / r  (4 -> 4096, 1024 -> 16)
 // and a table may also be given explicitly (checkpoints carry their widths in their shapes).
 //
-// Width entries ("cfg idx", §2.1): one per width-bearing module in traversal order:
+// Width entries (the order of the published `channels` lists, tests/data/generator/
+// anycost-ffhq-config-f-flexible.json): one per width-bearing module in traversal order:
 //   0 = ConstantInput (4x4), 1 = conv1 (4x4), 2b+2 = convs.2b and 2b+3 = convs.2b+1 (resolution 2^(b+3)).
 // There are n_entries() = 2 log2(R) - 2 of them (18 at 1024), as many as W+ rows. ToRGB layers have none.
+// SubnetConfig is the one place that maps entries to layers; everything else asks it per layer.
 //
 // SubnetConfig: a validated value (per-entry widths + output resolution) that the generator takes per call.
-// It can only be made by a ChannelTable, which checks it once: every width in [1, full width], the
-// resolution a power of two in [4, R]. Entries above the resolution are carried but never executed.
+// It can only be made by a ChannelTable, which checks it once (every width in [1, full width], the
+// resolution a power of two in [4, R]) and stamps it with its identity, so that later checks by the same
+// table (every synthesize, every count_macs) are O(1). Entries above the resolution are carried but never
+// executed.
 //   full()                 the whole generator
-//   uniform(r)             §2.3: C_r(res) = min(C(res), int(base(res) * r * org_mult)), org_mult = C(R)/base(R)
-//   flexible(widths)       §2.4: any per-entry widths (the evolve JSON's `channels` lists)
-//   sample_flexible(rng)   §2.4's per-layer sampler (ratios {1/4, 1/2, 3/4, 1} above the uniform-1/4 floor)
+//   uniform(r)             C_r(res) = min(C(res), int(base(res) * r * org_mult)), org_mult = C(R)/base(R)
+//                          (as tools/reference/anycost_generator.py's uniform_channels)
+//   flexible(widths)       any per-entry widths (the evolve JSON's `channels` lists, a hand-made or loaded
+//                          configuration: validated here, once)
+//   sample_flexible(rng)   the per-layer sampler of flexible training (ratios {1/4, 1/2, 3/4, 1} above the
+//                          uniform-1/4 floor)
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <optional>
@@ -27,6 +36,7 @@
 
 #include "anycost/core/error.hpp"
 #include "anycost/core/rng.hpp"
+#include "anycost/nn/subnet.hpp"
 
 ANYCOST_NAMESPACE_BEGIN
 namespace models {
@@ -48,23 +58,45 @@ inline int log2_exact(int v) {
 
 class ChannelTable;
 
+namespace detail {
+// A fresh identity for every table made (copies keep theirs: a table never changes after it is made).
+inline std::uint64_t new_table_id() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace detail
+
 class SubnetConfig {
  public:
-  // Width of entry i (0 = ConstantInput, 1 = conv1, 2b+2 / 2b+3 = convs.2b / convs.2b+1).
+  // ---- what the layers run (the widths as the layers' nn::OutChannels) ---------------------------------
+  // Output resolution: the generator stops after the block of this resolution.
+  int resolution() const { return resolution_; }
+  // Synthesis blocks in use (block b works at resolution 8 << b) and the StyledConv layers in use (conv1
+  // and two per block, = the noise maps read).
+  int n_blocks() const { return log2_exact(resolution_) - 2; }
+  int n_layers() const { return 2 * n_blocks() + 1; }
+  static int block_resolution(int block) { return 8 << block; }
+  nn::OutChannels input_channels() const { return at(0); }
+  nn::OutChannels conv1_channels() const { return at(1); }
+  nn::OutChannels up_channels(int block) const { return at(2 * block + 2); }    // convs.2b
+  nn::OutChannels conv_channels(int block) const { return at(2 * block + 3); }  // convs.2b+1
+
+  // ---- the entry list (evolve JSON `channels`, one width per entry; see the header comment) -------------
   int channels(int entry) const { return channels_.at(static_cast<std::size_t>(entry)); }
   const std::vector<int>& channels() const { return channels_; }
   int n_entries() const { return static_cast<int>(channels_.size()); }
-  // Output resolution: the generator stops after the block of this resolution.
-  int resolution() const { return resolution_; }
 
-  friend bool operator==(const SubnetConfig&, const SubnetConfig&) = default;
+  // The same widths and resolution (whichever table made them).
+  friend bool operator==(const SubnetConfig& a, const SubnetConfig& b) {
+    return a.channels_ == b.channels_ && a.resolution_ == b.resolution_;
+  }
 
   // "[512, 512, ...] @ 256" (entries above the resolution are omitted).
   std::string describe() const {
     std::ostringstream os;
     os << '[';
-    const int used = 2 * log2_exact(resolution_) - 2;
-    for (int i = 0; i < used && i < n_entries(); ++i) os << (i ? ", " : "") << channels_[static_cast<std::size_t>(i)];
+    const int used = std::min(entries_for(resolution_), n_entries());
+    for (int i = 0; i < used; ++i) os << (i ? ", " : "") << channels_[static_cast<std::size_t>(i)];
     os << "] @ " << resolution_;
     return os.str();
   }
@@ -72,8 +104,24 @@ class SubnetConfig {
  private:
   friend class ChannelTable;
   SubnetConfig(std::vector<int> channels, int resolution) : channels_(std::move(channels)), resolution_(resolution) {}
+
+  // The entry layout, defined here only: 0 = input, 1 = conv1, 2b+2 / 2b+3 = convs.2b / convs.2b+1.
+  static int entries_for(int resolution) { return 2 * log2_exact(resolution) - 2; }
+  static int entry_resolution(int entry) { return entry < 2 ? 4 : block_resolution((entry - 2) / 2); }
+  static std::string entry_name(int entry) {
+    if (entry == 0) return "input";
+    if (entry == 1) return "conv1";
+    return "convs." + std::to_string(entry - 2);
+  }
+  nn::OutChannels at(int entry) const {
+    ANYCOST_CHECK(entry >= 0 && entry < n_entries(), ValueError, "SubnetConfig: entry ", entry, " outside [0, ",
+                  n_entries(), ")");
+    return nn::OutChannels{channels_[static_cast<std::size_t>(entry)]};
+  }
+
   std::vector<int> channels_;
   int resolution_ = 0;
+  std::uint64_t table_id_ = 0;  // the table that validated it (ChannelTable::validate)
 };
 
 class ChannelTable {
@@ -106,12 +154,13 @@ class ChannelTable {
                     " must be >= 1");
     ChannelTable t;
     t.widths_ = std::move(widths);
+    t.id_ = detail::new_table_id();
     return t;
   }
 
   int resolution() const { return 4 << (static_cast<int>(widths_.size()) - 1); }
   int log_resolution() const { return log2_exact(resolution()); }
-  int n_entries() const { return 2 * log_resolution() - 2; }
+  int n_entries() const { return SubnetConfig::entries_for(resolution()); }
   // Full width at feature-map resolution r.
   int width(int r) const {
     ANYCOST_CHECK(r >= 4 && r <= resolution() && is_power_of_two(r), ValueError, "ChannelTable: resolution ", r,
@@ -122,13 +171,14 @@ class ChannelTable {
   // Feature-map resolution of width entry i.
   int entry_resolution(int entry) const {
     check_entry(entry);
-    return entry < 2 ? 4 : 4 << ((entry - 2) / 2 + 1);
+    return SubnetConfig::entry_resolution(entry);
   }
   int entry_width(int entry) const { return width(entry_resolution(entry)); }
   // C(R) / base(R): the multiplier the uniform rule applies (2 for config-F).
   double org_mult() const { return static_cast<double>(widths_.back()) / base_channels(resolution()); }
 
-  friend bool operator==(const ChannelTable&, const ChannelTable&) = default;
+  // The same widths (identity is not compared: equal tables accept each other's configurations).
+  friend bool operator==(const ChannelTable& a, const ChannelTable& b) { return a.widths_ == b.widths_; }
 
   // ---- sub-network configurations ---------------------------------------------------------------------
   SubnetConfig full(std::optional<int> res = {}) const {
@@ -149,7 +199,7 @@ class ChannelTable {
     return make(std::move(channels), res.value_or(resolution()));
   }
 
-  // §2.4: per entry, a ratio drawn uniformly among {1/4, 1/2, 3/4, 1} whose width reaches the uniform-1/4
+  // Per entry, a ratio drawn uniformly among {1/4, 1/2, 3/4, 1} whose width reaches the uniform-1/4
   // width, then clamped to [min_channel, full] and rounded up to a multiple of divided_by.
   SubnetConfig sample_flexible(Rng& rng, int min_channel = 8, int divided_by = 4, std::optional<int> res = {}) const {
     ANYCOST_CHECK(min_channel >= 1 && divided_by >= 1, ValueError,
@@ -169,9 +219,11 @@ class ChannelTable {
     return make(std::move(c), res.value_or(resolution()));
   }
 
-  // Throws unless cfg fits this table (what every constructor above checks; the generator calls it again
-  // in O(entries) to reject a configuration made for another model).
+  // Throws unless cfg fits this table. O(1) for a configuration this table (or a copy of it) made, which
+  // every constructor above validated once; a configuration made by another table, even an equal one, is
+  // checked entry by entry, so the generator and count_macs may call this on every call.
   void validate(const SubnetConfig& cfg, const char* who = "SubnetConfig") const {
+    if (cfg.table_id_ == id_ && id_ != 0) return;
     ANYCOST_CHECK(cfg.n_entries() == n_entries(), ValueError, who, ": ", cfg.n_entries(),
                   " channel entries given, this ", resolution(), "x", resolution(), " generator has ", n_entries(),
                   " (ConstantInput, conv1, convs.0 ... convs.", n_entries() - 3, ")");
@@ -185,12 +237,8 @@ class ChannelTable {
                   " is not a power of two in [4, ", resolution(), "]");
   }
 
-  // The reference module name of entry i.
-  static std::string entry_name(int entry) {
-    if (entry == 0) return "input";
-    if (entry == 1) return "conv1";
-    return "convs." + std::to_string(entry - 2);
-  }
+  // The module name of entry i in the official state_dict ("input", "conv1", "convs.N").
+  static std::string entry_name(int entry) { return SubnetConfig::entry_name(entry); }
 
  private:
   int uniform_width(int r, double ratio) const {
@@ -204,10 +252,12 @@ class ChannelTable {
   SubnetConfig make(std::vector<int> channels, int res) const {
     SubnetConfig cfg(std::move(channels), res);
     validate(cfg);
+    cfg.table_id_ = id_;
     return cfg;
   }
 
   std::vector<int> widths_;  // full widths at 4, 8, ..., resolution
+  std::uint64_t id_ = 0;     // identity of this table and its copies (0: default-constructed, empty)
 };
 
 }  // namespace models

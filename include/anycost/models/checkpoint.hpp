@@ -1,4 +1,4 @@
-// Generator checkpoints in safetensors, under the reference PyTorch state_dict keys (reference §10.1), so an
+// Generator checkpoints in safetensors, under the official PyTorch state_dict keys (the g_ema keys), so an
 // official g_ema converts by a plain key-preserving dump (tools/convert_checkpoint.py).
 //
 // The architecture is read from the names and shapes, never from metadata:
@@ -10,7 +10,8 @@
 //
 // Loading checks everything and names the problem: a missing key (the blur kernels `*.blur.kernel` and
 // `*.upsample.kernel` excepted, they are constants and are regenerated), an unexpected key, a shape that
-// does not match the inferred architecture, a dtype other than float32 (F16/BF16 files arrive as float32).
+// does not match the inferred architecture, a dtype other than float32 (F16/BF16 files arrive as float32),
+// tensors on different devices.
 #pragma once
 
 #include <filesystem>
@@ -85,7 +86,8 @@ inline GeneratorConfig infer_generator_config(const StateTensors& st, const std:
   return cfg;
 }
 
-// A generator holding exactly the tensors of `st` (parameters alias them; nothing is copied).
+// A generator holding exactly the tensors of `st` (parameters alias them; nothing is copied), which must
+// all be on one device.
 inline Generator generator_from_state(const StateTensors& st, const std::map<std::string, std::string>& metadata = {},
                                       const std::string& source = "state dict") {
   const GeneratorConfig cfg = infer_generator_config(st, metadata, source);
@@ -105,6 +107,8 @@ inline Generator generator_from_state(const StateTensors& st, const std::map<std
                   ", the ", cfg.resolution, "x", cfg.resolution, " generator it describes needs ", expected);
     ANYCOST_CHECK(t.dtype() == DType::float32, FormatError, source, ": tensor '", name, "' is ", t.dtype(),
                   ", expected float32 (convert the checkpoint to float32)");
+    ANYCOST_CHECK(t.device() == st.begin()->second.device(), DeviceError, source, ": tensor '", name, "' is on ",
+                  t.device(), ", tensor '", st.begin()->first, "' on ", st.begin()->second.device());
     if constexpr (std::is_same_v<std::remove_cvref_t<decltype(x)>, Var>)
       x = Var(t, true);
     else

@@ -1,4 +1,5 @@
-// The Anycost generator (reference §1, §2): StyleGAN2 config-F with per-call sub-networks.
+// The Anycost generator (Lin et al. 2021, Sec. 3): StyleGAN2 config F (Karras et al. 2020, Table 1) with
+// per-call sub-networks.
 //
 //   Generator g(GeneratorConfig{.resolution = 256}, /*seed=*/1);
 //   SubnetConfig cfg = g.channel_table().uniform(0.5, 128);   // validated once
@@ -6,11 +7,10 @@
 //   Var w = g.map(z);                                          // z [B, style_dim] -> w
 //   Var img = g.synthesize(g.broadcast_styles(w), cfg).image;  // [B, 3, 128, 128]
 //
-// Structure (state names = the reference state_dict keys, §10.1): style.1..n (mapping), input.input,
-// conv1.*, to_rgb1.*, convs.0..2L-1 (blocks: an up-conv then a plain conv per resolution 8..R),
-// to_rgbs.0..L-1, noises.noise_0..num_layers-1 (buffers). The blocks are one compile-time type held in a
-// run-time vector, so 256, 512 and 1024 generators share the type; every width and the resolution are
-// run-time values.
+// Structure (state names = the official state_dict keys, tools/convert_checkpoint.py): style.1..n (mapping),
+// input.input, conv1.*, to_rgb1.*, convs.0..2L-1 (blocks: an up-conv then a plain conv per resolution 8..R),
+// to_rgbs.0..L-1, noises.noise_0..num_layers-1 (buffers). The blocks are one compile-time type held in a run-time
+// vector, so 256, 512 and 1024 generators share the type; every width and the resolution are run-time values.
 //
 // A sub-network is an argument (SubnetConfig), never state: the forward functions are const, allocate no
 // per-model scratch, and may run concurrently from several threads and several times in one graph (a
@@ -68,7 +68,8 @@ struct GeneratorConfig {
   }
 };
 
-// Where the noise maps of a synthesis come from (reference §1.9).
+// Where the noise maps of a synthesis come from (the per-layer noise inputs of StyleGAN2, Karras et al.
+// 2020, Fig. 2).
 enum class NoiseMode : std::uint8_t {
   fixed,   // the model's buffers noises.noise_l (deterministic; what the demo, projection and editing use)
   random,  // fresh standard normals from SynthesisOptions::rng, one map per sample
@@ -172,6 +173,8 @@ class Generator {
     ANYCOST_CHECK(w_avg.defined() && w_avg.dim() == 1 && w.size(-1) == w_avg.size(0), ShapeError,
                   "Generator::truncate: mean w ", w_avg.defined() ? w_avg.shape() : Shape{}, " does not match w ",
                   w.shape());
+    ANYCOST_CHECK(w_avg.device() == w.device(), DeviceError, "Generator::truncate: mean w is on ", w_avg.device(),
+                  ", w on ", w.device());
     return w_avg + (w - w_avg) * psi;
   }
 
@@ -185,6 +188,7 @@ class Generator {
     ANYCOST_CHECK(w.dim() == 3 && w.size(2) == style_dim() && (w.size(1) == 1 || w.size(1) == n_style()),
                   ShapeError, "Generator::broadcast_styles: w ", w.shape(), " is neither [B, ", style_dim(),
                   "], [B, 1, ", style_dim(), "] nor W+ [B, ", n_style(), ", ", style_dim(), "]");
+    check_device(w, "broadcast_styles", "w");
     if (w.size(1) == n_style()) return w;
     return expand(w, Shape{w.size(0), n_style(), style_dim()});
   }
@@ -230,33 +234,30 @@ class Generator {
     ANYCOST_CHECK(wplus.dim() == 3 && wplus.size(1) == n_style() && wplus.size(2) == style_dim() && wplus.size(0) >= 1,
                   ShapeError, "Generator::synthesize: W+ ", wplus.shape(), " is not [B, ", n_style(), ", ",
                   style_dim(), "]");
-    ANYCOST_CHECK(wplus.dtype() == dtype() && wplus.device() == device(), ShapeError, "Generator::synthesize: W+ is ",
-                  wplus.dtype(), " on ", wplus.device(), ", the generator is ", dtype(), " on ", device());
+    ANYCOST_CHECK(wplus.dtype() == dtype(), ShapeError, "Generator::synthesize: W+ is ", wplus.dtype(),
+                  ", the generator is ", dtype());
+    check_device(wplus, "synthesize", "W+");
     const std::int64_t batch = wplus.size(0);
-    const int used_layers = 2 * log2_exact(cfg.resolution()) - 3;
-    const std::vector<Var> noise = noise_for(batch, used_layers, opts);
+    const std::vector<Var> noise = noise_for(batch, cfg.n_layers(), opts);
     auto row = [&](int i) { return select(wplus, 1, i); };
     auto noise_at = [&](int l) { return noise.empty() ? Var() : noise[static_cast<std::size_t>(l)]; };
     const PreparedGenerator* prep = opts.prepared;
     ANYCOST_CHECK(!prep || (prep->conv_up.size() == blocks.size() && prep->conv.size() == blocks.size()), ValueError,
                   "Generator::synthesize: the prepared constants belong to a generator with ",
                   prep ? prep->conv.size() : 0, " blocks, this one has ", blocks.size());
-    auto at = [&](const std::vector<nn::PreparedWeights>& v, int b) {
-      return prep ? &v[static_cast<std::size_t>(b)] : nullptr;
-    };
+    auto at = [](const std::vector<nn::PreparedWeights>& v, int b) { return &v[static_cast<std::size_t>(b)]; };
 
     SynthesisResult out;
-    Var h = input.forward(batch, nn::OutChannels{cfg.channels(0)});
-    h = conv1.forward(h, row(0), nn::OutChannels{cfg.channels(1)}, noise_at(0), opts.path,
-                      prep ? &prep->conv1 : nullptr);
+    Var h = input.forward(batch, cfg.input_channels());
+    h = conv1.forward(h, row(0), cfg.conv1_channels(), noise_at(0), opts.path, prep ? &prep->conv1 : nullptr);
     Var skip = to_rgb1.forward(h, row(1), Var(), opts.path);
     if (opts.return_rgbs) out.rgbs.push_back(skip);
-    for (int b = 0, r = 8; r <= cfg.resolution(); ++b, r *= 2) {
+    for (int b = 0; b < cfg.n_blocks(); ++b) {
       const SynthesisBlock& blk = blocks[static_cast<std::size_t>(b)];
-      h = blk.conv_up.forward(h, row(2 * b + 1), nn::OutChannels{cfg.channels(2 * b + 2)}, noise_at(2 * b + 1),
-                              opts.path, prep ? at(prep->conv_up, b) : nullptr);
-      h = blk.conv.forward(h, row(2 * b + 2), nn::OutChannels{cfg.channels(2 * b + 3)}, noise_at(2 * b + 2),
-                           opts.path, prep ? at(prep->conv, b) : nullptr);
+      h = blk.conv_up.forward(h, row(2 * b + 1), cfg.up_channels(b), noise_at(2 * b + 1), opts.path,
+                              prep ? at(prep->conv_up, b) : nullptr);
+      h = blk.conv.forward(h, row(2 * b + 2), cfg.conv_channels(b), noise_at(2 * b + 2), opts.path,
+                           prep ? at(prep->conv, b) : nullptr);
       skip = blk.to_rgb.forward(h, row(2 * b + 3), skip, opts.path);
       if (opts.return_rgbs) out.rgbs.push_back(skip);
     }
@@ -356,6 +357,11 @@ class Generator {
   void check_latent(const Var& w, const char* who) const {
     ANYCOST_CHECK(w.dim() == 2 && w.size(1) == style_dim() && w.size(0) >= 1, ShapeError, "Generator::", who,
                   ": latent ", w.shape(), " is not [B, ", style_dim(), "]");
+    check_device(w, who, "latent");
+  }
+  void check_device(const Var& v, const char* who, const char* what) const {
+    ANYCOST_CHECK(v.device() == device(), DeviceError, "Generator::", who, ": ", what, " is on ", v.device(),
+                  ", the generator on ", device());
   }
 
   // The noise maps of layers [0, used) (empty for NoiseMode::none).

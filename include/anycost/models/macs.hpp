@@ -1,7 +1,8 @@
-// MAC counts of a generator sub-network at batch 1, in two conventions (reference §5). Pure integer
-// arithmetic over the channel table, O(number of layers): the search may call it millions of times.
+// MAC counts of a generator sub-network at batch 1, in two conventions (tests/models/macs_test.cpp checks both
+// against the published figures). Pure integer arithmetic over the channel table, O(number of layers): the
+// search may call it millions of times.
 //
-// profile: the torchprofile 0.0.2 convention of the published numbers (§5.1), the one the evolve JSON's
+// profile: the torchprofile 0.0.2 convention of the published numbers, the one the evolve JSON's
 //   budgets ("15G" ... "116G") and the paper's "144G" use. Per layer, with S = style_dim, F_in = the full
 //   input width, C_in -> C_out the widths in use, H x W the output size:
 //     mapping       1 + S (PixelNorm) + n_mlp * (2 S^2 + 2 S)   (weight*scale, matmul, bias*lr_mul, *sqrt 2)
@@ -32,14 +33,15 @@
 //   sizes), and nothing of the kind in the mapping network, which gives P = U = T = T1 = 2, G = 0: the
 //   unique solution with one value per modulated convolution, and it satisfies both equations. With it the
 //   counter reproduces all 11 published `macs` values exactly (tests/models/macs_test.cpp), as well as the
-//   uniform table of §5.2 (144.37G for the full 1024 generator).
+//   uniform sub-generators of config F (144.37G for the full 1024 generator, the paper's "144G", Lin et al.
+//   2021, Sec. 1).
 //
-// arithmetic: the multiply-adds the sub-network really needs (§5.3): the mapping matmuls (n_mlp S^2), the
+// arithmetic: the multiply-adds the sub-network really needs: the mapping matmuls (n_mlp S^2), the
 //   modulation matmuls at the widths in use (S C_in), the convolutions with the stride-2 transposed conv at
 //   its true cost (C_in C_out 9 H_in W_in), the 4x4 FIR filters counted densely on their output grid
 //   (C_out (2 H_in)^2 16 after each up-conv, 3 H W 16 for each skip upsample) and the ToRGB 1x1 convs.
 //   Elementwise work (modulating weights or activations, demodulation, noise, bias, activation) is left
-//   out. This definition reproduces §5.3's table to its printed precision (within 0.01 G).
+//   out (tests/models/macs_test.cpp lists its values for the uniform sub-generators).
 #pragma once
 
 #include <cstdint>
@@ -50,12 +52,12 @@ ANYCOST_NAMESPACE_BEGIN
 namespace models {
 
 struct MacCount {
-  std::int64_t profile = 0;     // torchprofile convention (§5.1), comparable with the paper and the evolve JSON
-  std::int64_t arithmetic = 0;  // true multiply-adds (§5.3)
+  std::int64_t profile = 0;     // torchprofile convention, comparable with the paper and the evolve JSON
+  std::int64_t arithmetic = 0;  // true multiply-adds
 };
 
 // MACs per generated image (batch 1) of the sub-network `cfg` of a generator with channel table `table`,
-// style_dim S and n_mlp mapping layers. `cfg` must come from `table` (checked).
+// style_dim S and n_mlp mapping layers. `cfg` must fit `table` (checked; O(1) when `table` made it).
 inline MacCount count_macs(const ChannelTable& table, std::int64_t style_dim, int n_mlp, const SubnetConfig& cfg) {
   ANYCOST_CHECK(style_dim >= 1 && n_mlp >= 1, ValueError, "count_macs: style_dim (", style_dim, ") and n_mlp (",
                 n_mlp, ") must be >= 1");
@@ -95,15 +97,16 @@ inline MacCount count_macs(const ChannelTable& table, std::int64_t style_dim, in
   };
 
   const I w4 = table.width(4);
-  styled_conv(w4, cfg.channels(0), cfg.channels(1), 4, false);
-  to_rgb(w4, cfg.channels(1), 4, false);
-  I prev = cfg.channels(1);
-  for (int r = 8, e = 2; r <= cfg.resolution(); r *= 2, e += 2) {
-    const I c1 = cfg.channels(e), c2 = cfg.channels(e + 1);
-    styled_conv(table.width(r / 2), prev, c1, r, true);
-    styled_conv(table.width(r), c1, c2, r, false);
-    to_rgb(table.width(r), c2, r, true);
-    prev = c2;
+  I prev = cfg.conv1_channels().value;
+  styled_conv(w4, cfg.input_channels().value, prev, 4, false);
+  to_rgb(w4, prev, 4, false);
+  for (int b = 0; b < cfg.n_blocks(); ++b) {
+    const int r = SubnetConfig::block_resolution(b);
+    const I c_up = cfg.up_channels(b).value, c = cfg.conv_channels(b).value;
+    styled_conv(table.width(r / 2), prev, c_up, r, true);
+    styled_conv(table.width(r), c_up, c, r, false);
+    to_rgb(table.width(r), c, r, true);
+    prev = c;
   }
   return m;
 }

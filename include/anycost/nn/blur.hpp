@@ -1,4 +1,5 @@
-// FIR filters of StyleGAN2 (reference §1.8, §1.10, §1.11): the 4x4 blur kernel and the three ways the
+// FIR filters of StyleGAN2 (Karras et al. 2020, Fig. 2 and 7: a [1,3,3,1] filter after every upsampling;
+// upfirdn2d as anycost/ops/upfirdn2d.hpp defines it): the 4x4 blur kernel and the three ways the
 // generator and discriminator apply it through upfirdn2d. The kernel is a buffer (a constant Tensor, saved
 // in checkpoints under the reference's names) rather than a parameter.
 //

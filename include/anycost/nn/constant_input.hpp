@@ -1,6 +1,6 @@
-// ConstantInput (reference §1.6): the learned 4x4 start of the synthesis network, [1, C, 4, 4] ~ N(0, 1),
-// repeated over the batch. A sub-network takes its first k channels (a view; expand costs nothing).
-// State name (relative): input.
+// ConstantInput (the constant input "c1" of StyleGAN2, Karras et al. 2020, Fig. 2): the learned 4x4 start of the
+// synthesis network, [1, C, 4, 4] ~ N(0, 1), repeated over the batch. A sub-network takes its first k channels (a
+// view; expand costs nothing). State name (relative): input.
 #pragma once
 
 #include <string>

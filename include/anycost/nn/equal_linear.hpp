@@ -1,4 +1,5 @@
-// EqualLinear: a fully connected layer with StyleGAN2's equalised learning rate (reference §1.3).
+// EqualLinear: a fully connected layer with the equalised learning rate StyleGAN2 uses (Karras et al. 2018,
+// Sec. 4.1).
 //
 // Stored: weight [out, in] ~ N(0, 1) / lr_mul, bias [out] = bias_init. At run time the effective weight is
 // weight * lr_mul / sqrt(in) and the effective bias is bias * lr_mul (the scale uses the full fan-in,
@@ -53,6 +54,7 @@ class EqualLinear {
                   " does not end in ", in_features(), " features");
     ANYCOST_CHECK(k >= 1 && k <= out_features(), ShapeError, "EqualLinear: asked for ", k, " of ", out_features(),
                   " outputs");
+    check_device(x, weight, "EqualLinear");
     const Var w = k == out_features() ? weight : narrow(weight, 0, 0, k);
     const Var b = k == out_features() ? bias : narrow(bias, 0, 0, k);
     Shape flat_shape{-1, in_features()};

@@ -1,4 +1,5 @@
-// The mapping network z -> w (reference §1.5): PixelNorm, then n_mlp EqualLinear(style_dim -> style_dim,
+// The mapping network z -> w of StyleGAN2 (Karras et al. 2020, Fig. 2; PixelNorm from Karras et al. 2018,
+// Sec. 4.2): then n_mlp EqualLinear(style_dim -> style_dim,
 // lr_mul, lrelu) layers. State names: style.1.* ... style.<n_mlp>.* (style.0 is the parameter-free
 // PixelNorm). It maps the last dim of any tensor [..., style_dim] row by row, and is never sliced.
 #pragma once
@@ -34,6 +35,7 @@ class MappingNetwork {
     ANYCOST_CHECK(!layers.empty(), ValueError, "MappingNetwork: network is not initialised");
     ANYCOST_CHECK(z.dim() >= 1 && z.size(-1) == style_dim(), ShapeError, "MappingNetwork: latent ", z.shape(),
                   " does not end in style_dim ", style_dim());
+    check_device(z, layers.front().weight, "MappingNetwork", "latent");
     Var h = pixel_norm(z);
     for (const auto& layer : layers) h = layer.forward(h);
     return h;

@@ -1,5 +1,6 @@
-// ModulatedConv2d: StyleGAN2's style-modulated convolution (reference §1.7, §1.8), with anycost's run-time
-// slicing (§2.2).
+// ModulatedConv2d: StyleGAN2's style-modulated convolution (Karras et al. 2020, Sec. 2.2, Eqs. 1-3), with
+// anycost's run-time slicing (Lin et al. 2021, Sec. 3, adaptive-channel training: a sub-network runs the
+// first channels of every layer).
 //
 // Kind (compile time): ModulatedConv2d<Kernel{k}, Resample::none|up, Demod::on|off>. Sizes (run time): the
 // full widths are the parameter shapes; a call uses the first C_in input channels (C_in = x.size(1)) and
@@ -201,9 +202,10 @@ class ModulatedConv2d {
                   "] for input ", x.shape());
     ANYCOST_CHECK(out.value >= 1 && out.value <= out_channels(), ShapeError, "ModulatedConv2d: ", out.value,
                   " output channels requested, the layer has ", out_channels());
-    ANYCOST_CHECK(x.dtype() == weight.dtype() && x.device() == weight.device(), ShapeError,
-                  "ModulatedConv2d: input is ", x.dtype(), " on ", x.device(), ", parameters are ", weight.dtype(),
-                  " on ", weight.device());
+    ANYCOST_CHECK(x.dtype() == weight.dtype(), ShapeError, "ModulatedConv2d: input is ", x.dtype(),
+                  ", parameters are ", weight.dtype());
+    check_device(x, weight, "ModulatedConv2d");
+    check_device(style, weight, "ModulatedConv2d", "style");
   }
 
   static Conv2dParams conv_params(int groups) { return {1, 1, K.size / 2, K.size / 2, groups}; }

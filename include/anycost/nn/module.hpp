@@ -4,7 +4,7 @@
 //   template <class F> void visit_state(F&& fn, const std::string& prefix);
 //
 // calling fn(name, Var&) for each parameter and fn(name, Tensor&) for each buffer, in the order of the
-// reference PyTorch state_dict, with the reference's key names (conventions §3.10.13). Everything else here
+// official PyTorch state_dict, with its key names (tools/convert_checkpoint.py). Everything else here
 // is built on that one visitor: visit_parameters / visit_buffers (the optimiser takes the former),
 // moving to a device or dtype, deep copies, requires_grad switches, parameter counts.
 //
@@ -30,6 +30,13 @@ namespace nn {
 // "prefix.name", or "name" for an empty prefix.
 inline std::string join_name(const std::string& prefix, const std::string& name) {
   return prefix.empty() ? name : prefix + "." + name;
+}
+
+// Throws DeviceError unless `x` is on the device of the layer's parameter `p`: a layer checks its inputs
+// itself, so the error names the layer and not an op inside it.
+inline void check_device(const Var& x, const Var& p, const char* who, const char* what = "input") {
+  ANYCOST_CHECK(x.device() == p.device(), DeviceError, who, ": ", what, " is on ", x.device(), ", the parameters on ",
+                p.device());
 }
 
 // A fresh parameter: a leaf that requires grad.

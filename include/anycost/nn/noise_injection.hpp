@@ -1,5 +1,5 @@
-// NoiseInjection (reference §1.9) and FusedLeakyReLU (§1.4): the two per-layer terms that follow every
-// StyledConv, plus the helpers that make and check the noise maps.
+// NoiseInjection and FusedLeakyReLU: the per-layer noise and bias + activation that follow every convolution
+// of StyleGAN2 (Karras et al. 2020, Fig. 2), plus the helpers that make and check the noise maps.
 //
 //   NoiseInjection:  out = x + weight * noise       weight [1] (zero-initialised), noise [B or 1, 1, H, W]
 //   FusedLeakyReLU:  out = sqrt(2) * lrelu(x + bias[:C], 0.2)       bias [C_full] (zero-initialised)
@@ -25,8 +25,9 @@ inline void check_noise_map(const Var& noise, const Shape& features, DType dtype
                     noise.size(2) == features[2] && noise.size(3) == features[3],
                 ShapeError, who, ": noise map ", noise.shape(), " does not fit feature maps ", features,
                 " (expected [", features[0], " or 1, 1, ", features[2], ", ", features[3], "])");
-  ANYCOST_CHECK(noise.dtype() == dtype && noise.device() == device, ShapeError, who, ": noise map is ",
-                noise.dtype(), " on ", noise.device(), ", features are ", dtype, " on ", device);
+  ANYCOST_CHECK(noise.dtype() == dtype, ShapeError, who, ": noise map is ", noise.dtype(), ", features are ", dtype);
+  ANYCOST_CHECK(noise.device() == device, DeviceError, who, ": noise map is on ", noise.device(), ", features on ",
+                device);
 }
 
 class NoiseInjection {
@@ -36,6 +37,7 @@ class NoiseInjection {
 
   Var forward(const Var& x, const Var& noise) const {
     ANYCOST_CHECK(x.dim() == 4, ShapeError, "NoiseInjection: input must be [B, C, H, W], got ", x.shape());
+    check_device(x, weight, "NoiseInjection");
     check_noise_map(noise, x.shape(), x.dtype(), x.device(), "NoiseInjection");
     return x + weight * noise;
   }
@@ -71,6 +73,7 @@ class FusedLeakyReLU {
 
   // x [N, C, ...] -> sqrt(2) * lrelu(x + bias[:C]).
   Var forward(const Var& x) const {
+    check_device(x, bias, "FusedLeakyReLU");
     return lrelu(x + bias_view(x.dim() >= 2 ? x.size(1) : 0, x.dim()), 0.2) * std::sqrt(2.0);
   }
 

@@ -1,6 +1,6 @@
-// StyledConv (reference §1.10): ModulatedConv2d (3x3, demodulated) -> NoiseInjection -> FusedLeakyReLU,
-// with the resampling kind in the type: StyledConv<Resample::none> (the second conv of a block, conv1) and
-// StyledConv<Resample::up> (the first conv of every block from 8x8 up).
+// StyledConv (one "Conv 3x3" of StyleGAN2, Karras et al. 2020, Fig. 2): ModulatedConv2d (3x3, demodulated) ->
+// NoiseInjection -> FusedLeakyReLU, with the resampling kind in the type: StyledConv<Resample::none> (the second
+// conv of a block, conv1) and StyledConv<Resample::up> (the first conv of every block from 8x8 up).
 //
 // State names (relative): conv.weight, conv.modulation.{weight,bias}, conv.blur.kernel (up only),
 // noise.weight, activate.bias.

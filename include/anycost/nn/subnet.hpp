@@ -1,9 +1,11 @@
-// The run-time vocabulary of sub-networks (conventions §3.6): strong integer types for the widths and
-// resolutions a call selects, and the choice of how a modulated convolution applies its style.
+// The run-time vocabulary the layers share with sub-network configurations: the width a call selects, and
+// the choice of how a modulated convolution applies its style.
 //
 // A layer's maximum widths are its parameter shapes (fixed at construction). A call selects its active
 // width with OutChannels{k}; the input width is read from the incoming tensor. Nothing is stored: the same
-// layer serves every sub-network, in any order, from any thread.
+// layer serves every sub-network, in any order, from any thread. A whole sub-network (the widths of every
+// layer and the output resolution) is models::SubnetConfig (anycost/models/channel_table.hpp), which hands
+// out its widths as OutChannels.
 #pragma once
 
 #include <cstdint>
@@ -21,17 +23,10 @@ struct OutChannels {
   friend constexpr bool operator==(OutChannels, OutChannels) = default;
 };
 
-// Side length of a square feature map or image (a power of two for the generator).
-struct Resolution {
-  int value;
-  constexpr explicit Resolution(int r) : value(r) {}
-  friend constexpr bool operator==(Resolution, Resolution) = default;
-};
-
 inline std::ostream& operator<<(std::ostream& os, OutChannels k) { return os << k.value << " channels"; }
-inline std::ostream& operator<<(std::ostream& os, Resolution r) { return os << r.value << "x" << r.value; }
 
-// How a modulated convolution applies the per-sample style (reference §1.7). Both give the same numbers:
+// How a modulated convolution applies the per-sample style (StyleGAN2, Karras et al. 2020, Sec. 2.2, Eqs. 1-3).
+// Both give the same numbers:
 //   weights:     build per-sample weights c*W*s (and demodulate them), then a grouped convolution over the
 //                batch (the reference implementation);
 //   activations: scale the input channels by c*s, convolve with the shared weights, scale each output

@@ -1,6 +1,7 @@
-// ToRGB (reference §1.10): a 1x1 modulated convolution to 3 channels without demodulation, a bias, and the
-// upsampled running image ("skip") of the previous resolution added on top. The kind is in the type:
-// ToRGB<Skip::none> (to_rgb1, at 4x4) and ToRGB<Skip::upsample> (to_rgbs.b).
+// ToRGB (the "skip" output architecture of StyleGAN2, Karras et al. 2020, Sec. 4.1 and Fig. 7b): a 1x1 modulated
+// convolution to 3 channels without demodulation, a bias, and the upsampled running image ("skip") of the previous
+// resolution added on top. The kind is in the type: ToRGB<Skip::none> (to_rgb1, at 4x4) and ToRGB<Skip::upsample>
+// (to_rgbs.b).
 //
 // State names (relative): bias [1, 3, 1, 1], upsample.kernel [4, 4] (Skip::upsample only), conv.weight,
 // conv.modulation.{weight,bias}.
@@ -42,6 +43,7 @@ class ToRGB {
       return y + bias;
     } else {
       if (!skip.defined()) return y + bias;
+      check_device(skip, bias, "ToRGB", "skip image");
       ANYCOST_CHECK(skip.dim() == 4 && skip.size(0) == y.size(0) && skip.size(1) == 3 &&
                         2 * skip.size(2) == y.size(2) && 2 * skip.size(3) == y.size(3),
                     ShapeError, "ToRGB: skip image ", skip.shape(), " is not the half-resolution image for ",
