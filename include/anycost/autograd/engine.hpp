@@ -60,8 +60,7 @@ inline void accumulate_leaf(VarImpl* leaf, Var&& g, bool create_graph) {
     acc = Var(add_tensors(acc.data(), g.data()));
   } else {
     const Tensor& dst = acc.data();
-    expr::evaluate_into(dst, expr::Binary<expr::Add, expr::Leaf<Var>, expr::Leaf<Var>>{},
-                        std::array<Tensor, 2>{dst, g.data().expand(dst.shape())});
+    expr::evaluate_into(dst, expr::Binary<expr::Add, expr::Arg<0>, expr::Arg<1>>{}, dst, g.data().expand(dst.shape()));
     dst.bump_version();
   }
 }
