@@ -106,13 +106,13 @@ void check_table() {
   const Var a(Tensor::from_vector(x, {n})), b(Tensor::from_vector(y, {n}));
   using L = expr::Leaf<Var>;
   // One check per row, so that a new row is covered without touching this test.
-#define CHECK_UNARY(F, name, value, partial)                                                           \
+#define CHECK_UNARY(F, name, value, partial) \
   check_routes<T>(expr::Unary<expr::F, L>{{}, {a}}, x, y, [](T u, T) { return expr::F{}(u); }, #name);
-#define CHECK_UNARY1(F, name, q, value, partial)                                                      \
+#define CHECK_UNARY1(F, name, q, value, partial) \
   check_routes<T>(expr::Unary<expr::F, L>{{0.2}, {a}}, x, y, [](T u, T) { return expr::F{0.2}(u); }, #name);
-#define CHECK_UNARY2(F, name, q0, q1, value, partial)                                                          \
+#define CHECK_UNARY2(F, name, q0, q1, value, partial) \
   check_routes<T>(expr::Unary<expr::F, L>{{-1, 2}, {a}}, x, y, [](T u, T) { return expr::F{-1, 2}(u); }, #name);
-#define CHECK_BINARY(F, name, value, partial_a, partial_b)                                                   \
+#define CHECK_BINARY(F, name, value, partial_a, partial_b) \
   check_routes<T>(expr::Binary<expr::F, L, L>{{}, {a}, {b}}, x, y, [](T u, T v) { return expr::F{}(u, v); }, #name);
   ANYCOST_UNARY_OPS(CHECK_UNARY)
   ANYCOST_UNARY1_OPS(CHECK_UNARY1)

@@ -39,20 +39,20 @@ auto sbinary(const A& a, const B& b) {
 
 // ---- local partials, from the op table (backend/elementwise_ops.hpp) ---------------------------------
 // partial(f, a) is d f(a) / d a; partial<I>(f, a, b) is d f(a, b) / d a (I = 0) or d b (I = 1).
-#define ANYCOST_PARTIAL_UNARY(F, name, value, d)               \
-  template <class A>                                           \
+#define ANYCOST_PARTIAL_UNARY(F, name, value, d)                           \
+  template <class A>                                                       \
   auto partial([[maybe_unused]] const F& f, [[maybe_unused]] const A& a) { \
-    return d;                                                  \
+    return d;                                                              \
   }
 #define ANYCOST_PARTIAL_UNARY1(F, name, q, value, d) ANYCOST_PARTIAL_UNARY(F, name, value, d)
 #define ANYCOST_PARTIAL_UNARY2(F, name, q0, q1, value, d) ANYCOST_PARTIAL_UNARY(F, name, value, d)
-#define ANYCOST_PARTIAL_BINARY(F, name, value, da, db)                                   \
-  template <int I, class A, class B>                                                      \
-  auto partial(const F&, [[maybe_unused]] const A& a, [[maybe_unused]] const B& b) {      \
-    if constexpr (I == 0)                                                                 \
-      return da;                                                                          \
-    else                                                                                  \
-      return db;                                                                          \
+#define ANYCOST_PARTIAL_BINARY(F, name, value, da, db)                               \
+  template <int I, class A, class B>                                                 \
+  auto partial(const F&, [[maybe_unused]] const A& a, [[maybe_unused]] const B& b) { \
+    if constexpr (I == 0)                                                            \
+      return da;                                                                     \
+    else                                                                             \
+      return db;                                                                     \
   }
 ANYCOST_UNARY_OPS(ANYCOST_PARTIAL_UNARY)
 ANYCOST_UNARY1_OPS(ANYCOST_PARTIAL_UNARY1)

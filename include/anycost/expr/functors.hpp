@@ -10,39 +10,39 @@
 ANYCOST_NAMESPACE_BEGIN
 namespace expr {
 
-#define ANYCOST_FUNCTOR_UNARY(F, name, value, partial) \
-  struct F {                                           \
-    template <class T>                                 \
-    T operator()(T x) const {                          \
-      return value;                                    \
-    }                                                  \
+#define ANYCOST_FUNCTOR_UNARY(F, name, value, partial)                    \
+  struct F {                                                              \
+    template <class T>                                                    \
+    T operator()(T x) const {                                             \
+      return value;                                                       \
+    }                                                                     \
     backend::Instr instr() const { return {backend::Op::name, 0, 0, 0}; } \
   };
-#define ANYCOST_FUNCTOR_UNARY1(F, name, q, value, partial) \
-  struct F {                                               \
-    double q;                                              \
-    template <class T>                                     \
-    T operator()(T x) const {                              \
-      return value;                                        \
-    }                                                      \
-    backend::Instr instr() const { return {backend::Op::name, 0, q, 0}; }    \
+#define ANYCOST_FUNCTOR_UNARY1(F, name, q, value, partial)                \
+  struct F {                                                              \
+    double q;                                                             \
+    template <class T>                                                    \
+    T operator()(T x) const {                                             \
+      return value;                                                       \
+    }                                                                     \
+    backend::Instr instr() const { return {backend::Op::name, 0, q, 0}; } \
   };
-#define ANYCOST_FUNCTOR_UNARY2(F, name, q0, q1, value, partial) \
-  struct F {                                                    \
-    double q0, q1;                                              \
-    template <class T>                                          \
-    T operator()(T x) const {                                   \
-      return value;                                             \
-    }                                                           \
-    backend::Instr instr() const { return {backend::Op::name, 0, q0, q1}; }       \
+#define ANYCOST_FUNCTOR_UNARY2(F, name, q0, q1, value, partial)             \
+  struct F {                                                                \
+    double q0, q1;                                                          \
+    template <class T>                                                      \
+    T operator()(T x) const {                                               \
+      return value;                                                         \
+    }                                                                       \
+    backend::Instr instr() const { return {backend::Op::name, 0, q0, q1}; } \
   };
-#define ANYCOST_FUNCTOR_BINARY(F, name, value, partial_a, partial_b) \
-  struct F {                                                         \
-    template <class T>                                               \
-    T operator()(T a, T b) const {                                   \
-      return value;                                                  \
-    }                                                                \
-    backend::Instr instr() const { return {backend::Op::name, 0, 0, 0}; }              \
+#define ANYCOST_FUNCTOR_BINARY(F, name, value, partial_a, partial_b)      \
+  struct F {                                                              \
+    template <class T>                                                    \
+    T operator()(T a, T b) const {                                        \
+      return value;                                                       \
+    }                                                                     \
+    backend::Instr instr() const { return {backend::Op::name, 0, 0, 0}; } \
   };
 ANYCOST_UNARY_OPS(ANYCOST_FUNCTOR_UNARY)
 ANYCOST_UNARY1_OPS(ANYCOST_FUNCTOR_UNARY1)
