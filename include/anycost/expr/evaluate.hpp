@@ -2,7 +2,7 @@
 // elementwise work. CPU runs the compiled loop of expr/eval_cpu.hpp; CUDA runs the lowered program in the
 // generic kernel.
 //
-// Two ways to bind tensors to leaves, both checked at compile time:
+// Three ways to bind tensors to leaves, all checked at compile time:
 //   evaluate_into(out, e, leaves)         leaves in position order, one per leaf of e (std::array of exactly
 //                                         leaf_count_v<E>): for trees whose leaves hold handles;
 //   evaluate_into(out, e, t0, t1, ...)    e written with placeholders Arg<0>, Arg<1>, ...: Arg<I> reads tensor
