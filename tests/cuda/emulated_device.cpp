@@ -152,7 +152,7 @@ void copy_strided(const StridedRef& dst, const StridedRef& src) {
 // ---- kernels --------------------------------------------------------------------------------------------
 namespace backend::cuda {
 
-void eval_program(const expr::Program& program, const StridedRef* leaves, int n_leaves, const StridedRef& out) {
+void eval_program(const backend::Program& program, const StridedRef* leaves, int n_leaves, const StridedRef& out) {
   ANYCOST_CHECK(n_leaves == program.leaves, ValueError, "eval_program: leaf count");
   const StridedRef* ops[ProgramArgs<std::int64_t>::max_ops];
   ops[0] = &out;

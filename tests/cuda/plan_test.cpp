@@ -50,7 +50,7 @@ bool bit_equal(const Tensor& a, const Tensor& b) {
 // Runs the elementwise kernel's per-element function over every output element, on the host.
 template <class E>
 Tensor eval_like_kernel(const E& e, const std::vector<Tensor>& leaves, const Shape& shape, DType dt, bool int64) {
-  const expr::Program program = expr::lower(e);
+  const backend::Program program = expr::lower(e);
   std::vector<bc::StridedRef> refs;
   for (const Tensor& t : leaves) refs.push_back(t.expand(shape).strided_ref());
   Tensor out = Tensor::empty(shape, dt);
@@ -138,24 +138,24 @@ TEST_CASE("lowered programs interpreted per element match the CPU fused loop", "
 
 TEST_CASE("program lowering: postfix order, constants, parameters and limits", "[cuda][program]") {
   const Var x(Tensor::ones({2})), y(Tensor::ones({2}));
-  const expr::Program p = expr::lower(lrelu(x * 2.0 + y, 0.3));
+  const backend::Program p = expr::lower(lrelu(x * 2.0 + y, 0.3));
   REQUIRE(p.size == 6);
   CHECK(p.leaves == 2);
-  CHECK(p.code[0].op == expr::Op::leaf);
+  CHECK(p.code[0].op == backend::Op::leaf);
   CHECK(p.code[0].leaf == 0);
-  CHECK(p.code[1].op == expr::Op::constant);
+  CHECK(p.code[1].op == backend::Op::constant);
   CHECK(p.code[1].p0 == 2.0);
-  CHECK(p.code[2].op == expr::Op::mul);
-  CHECK(p.code[3].op == expr::Op::leaf);
+  CHECK(p.code[2].op == backend::Op::mul);
+  CHECK(p.code[3].op == backend::Op::leaf);
   CHECK(p.code[3].leaf == 1);
-  CHECK(p.code[4].op == expr::Op::add);
-  CHECK(p.code[5].op == expr::Op::lrelu);
+  CHECK(p.code[4].op == backend::Op::add);
+  CHECK(p.code[5].op == backend::Op::lrelu);
   CHECK(p.code[5].p0 == 0.3);
   CHECK(expr::lower(clamp(x, -1.0, 2.0)).code[1].p1 == 2.0);
   // A left-deep chain needs a two-slot stack however long it is; depth alone would overstate it.
   auto chain = exp(tanh(x + y + x + y + x + y + x + y + x + y + x + y + x + y + x + y));
   static_assert(expr::stack_need<decltype(chain)>::value == 2);
-  static_assert(expr::depth<decltype(chain)>::value > expr::Program::max_stack);
+  static_assert(expr::depth<decltype(chain)>::value > backend::Program::max_stack);
   CHECK(expr::lower(chain).leaves == 16);
   CHECK(expr::lower(chain).size == 33);
   // More leaves than the kernel's argument block holds is a clear error, not an overflow.

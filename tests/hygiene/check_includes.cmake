@@ -1,4 +1,4 @@
-# Include-direction check (docs: /work/shared/conventions.md section 3.3), run as
+# Include-direction check (the layer table below; tests/hygiene/README.md), run as
 #   cmake -DINCLUDE_ROOT=<dir holding anycost/> -P check_includes.cmake
 # Scans every #include "anycost/..." or <anycost/...> line under INCLUDE_ROOT/anycost and fails, listing
 # file:line and the rule, on an include that points up (or sideways between peers) in the layer table:
@@ -14,20 +14,6 @@ cmake_minimum_required(VERSION 3.24)
 
 if(NOT DEFINED INCLUDE_ROOT)
   message(FATAL_ERROR "check_includes.cmake: pass -DINCLUDE_ROOT=<folder that contains anycost/>")
-endif()
-
-# Known violations of the table in the current code, kept visible here (and reported) instead of bending the
-# rule. Each entry is "<including file> -> <included file>".
-# NO_KNOWN_EXCEPTIONS=ON drops them (used by the test that runs this script on a fixture tree).
-set(KNOWN_EXCEPTIONS
-  # The CUDA entry point for fused expressions takes the lowered expr::Program, and the CUDA plan that packs it
-  # for the kernel reads it too. Program is plain data: moved to backend/ (or core/), these includes would
-  # point down. Reported to the lead rather than bending the rule.
-  "anycost/backend/cuda/api.hpp -> anycost/expr/program.hpp"
-  "anycost/backend/cuda/strided_plan.hpp -> anycost/expr/program.hpp"
-)
-if(NO_KNOWN_EXCEPTIONS)
-  set(KNOWN_EXCEPTIONS "")
 endif()
 
 set(_base util core)
@@ -82,7 +68,6 @@ file(GLOB_RECURSE files RELATIVE ${INCLUDE_ROOT} LIST_DIRECTORIES false
 list(SORT files)
 set(violations "")
 set(n_includes 0)
-set(used_exceptions "")
 foreach(file IN LISTS files)
   layer_of(${file} src)
   if(src STREQUAL "")
@@ -90,7 +75,7 @@ foreach(file IN LISTS files)
     continue()
   endif()
   if(NOT src STREQUAL "config" AND NOT src STREQUAL "umbrella" AND NOT src IN_LIST LAYERS)
-    list(APPEND violations "${file}: folder '${src}' is not in the include-direction table (conventions.md 3.3)")
+    list(APPEND violations "${file}: folder '${src}' is not in the include-direction table")
     continue()
   endif()
   file(STRINGS ${INCLUDE_ROOT}/${file} lines REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"]anycost/")
@@ -136,28 +121,16 @@ foreach(file IN LISTS files)
       endif()
     endif()
     if(NOT reason STREQUAL "")
-      set(pair "${file} -> ${dep}")
-      if(pair IN_LIST KNOWN_EXCEPTIONS)
-        list(APPEND used_exceptions "${pair}")
-      else()
-        list(APPEND violations "${where}: ${reason}")
-      endif()
+      list(APPEND violations "${where}: ${reason}")
     endif()
   endforeach()
 endforeach()
 
 list(LENGTH files n_files)
-foreach(e IN LISTS KNOWN_EXCEPTIONS)
-  if(NOT e IN_LIST used_exceptions)
-    message(WARNING "check_includes: known exception '${e}' no longer occurs; remove it from KNOWN_EXCEPTIONS")
-  else()
-    message(STATUS "check_includes: known exception (reported, not fixed here): ${e}")
-  endif()
-endforeach()
 list(LENGTH violations n_violations)
 if(n_violations GREATER 0)
   string(REPLACE ";" "\n  " text "${violations}")
   message(FATAL_ERROR "${n_violations} include-direction violations in ${n_files} files:\n  ${text}\n"
-                      "(rules: conventions.md section 3.3; header comment of tests/hygiene/check_includes.cmake)")
+                      "(rules: the header comment of tests/hygiene/check_includes.cmake)")
 endif()
 message(STATUS "check_includes: ${n_files} files, ${n_includes} anycost includes, all point down")

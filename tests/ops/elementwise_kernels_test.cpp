@@ -81,7 +81,55 @@ void check_layouts() {
   CHECK(bad == 0);
 }
 
+// The value of one op by three routes: its functor, the fused CPU loop (vector body and tail), and the
+// program the generic CUDA kernel interprets (backend::run_program, run here on the host).
+template <class T, class E, class F>
+void check_routes(const E& e, const std::vector<T>& x, const std::vector<T>& y, F f, const char* name) {
+  const auto cpu = Var(e).data().template to_vector<T>();
+  const backend::Program program = expr::lower(e);
+  int bad = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const T want = f(x[i], y[i]);
+    const T run = backend::run_program<T>(program, [&](int leaf) { return leaf == 0 ? x[i] : y[i]; });
+    if (!same<T>(cpu[i], want) || !same<T>(run, want)) ++bad;
+  }
+  INFO(name << ": " << bad << " of " << x.size() << " elements differ");
+  CHECK(bad == 0);
+}
+
+template <class T>
+void check_table() {
+  const int n = 37;
+  const auto x = special_values<T>(n);
+  auto y = special_values<T>(n + 5);
+  y.erase(y.begin(), y.begin() + 5);  // another pairing of the same special values
+  const Var a(Tensor::from_vector(x, {n})), b(Tensor::from_vector(y, {n}));
+  using L = expr::Leaf<Var>;
+  // One check per row, so that a new row is covered without touching this test.
+#define CHECK_UNARY(F, name, value, partial) \
+  check_routes<T>(expr::Unary<expr::F, L>{{}, {a}}, x, y, [](T u, T) { return expr::F{}(u); }, #name);
+#define CHECK_UNARY1(F, name, q, value, partial) \
+  check_routes<T>(expr::Unary<expr::F, L>{{0.2}, {a}}, x, y, [](T u, T) { return expr::F{0.2}(u); }, #name);
+#define CHECK_UNARY2(F, name, q0, q1, value, partial) \
+  check_routes<T>(expr::Unary<expr::F, L>{{-1, 2}, {a}}, x, y, [](T u, T) { return expr::F{-1, 2}(u); }, #name);
+#define CHECK_BINARY(F, name, value, partial_a, partial_b) \
+  check_routes<T>(expr::Binary<expr::F, L, L>{{}, {a}, {b}}, x, y, [](T u, T v) { return expr::F{}(u, v); }, #name);
+  ANYCOST_UNARY_OPS(CHECK_UNARY)
+  ANYCOST_UNARY1_OPS(CHECK_UNARY1)
+  ANYCOST_UNARY2_OPS(CHECK_UNARY2)
+  ANYCOST_BINARY_OPS(CHECK_BINARY)
+#undef CHECK_UNARY
+#undef CHECK_UNARY1
+#undef CHECK_UNARY2
+#undef CHECK_BINARY
+}
+
 }  // namespace
+
+TEST_CASE("every op of the table: functor, fused CPU loop and CUDA program interpreter agree", "[elementwise][kernels]") {
+  check_table<float>();
+  check_table<double>();
+}
 
 TEST_CASE("fused CPU loop: vector evaluation gives the scalar functors' values", "[elementwise][kernels]") {
   check_layouts<float>();

@@ -1,3 +1,4 @@
+#include <array>
 #include <cmath>
 #include <functional>
 
@@ -174,4 +175,25 @@ TEST_CASE("elementwise errors name the problem", "[elementwise]") {
   CHECK_THROWS_WITH(Var(a + g), Catch::Contains("operand 1") && Catch::Contains("cuda:0") && Catch::Contains("cpu"));
   CHECK_THROWS_WITH(Var(a * Var()), Catch::Contains("operand 1 is undefined"));
   CHECK_THROWS_WITH(Var(Var() * 2.0), Catch::Contains("operand 0 is undefined"));
+}
+
+TEST_CASE("placeholders bind the I-th tensor wherever they appear in the tree", "[elementwise][placeholders]") {
+  const Tensor a = rand64({2, 3}, 10), b = rand64({2, 3}, 11), c = positive64({2, 3}, 12);
+  constexpr expr::Arg<0> A;
+  constexpr expr::Arg<1> B;
+  constexpr expr::Arg<2> C;
+  // Leaves in position order are C, A, B, A: the binding goes by index, not by position.
+  static_assert(expr::arg_indices<decltype(C / (A - 2.0 * B) + A)>() == std::array<int, 4>{2, 0, 1, 0});
+  Tensor out = Tensor::empty({2, 3}, DType::float64);
+  expr::evaluate_into(out, C / (A - 2.0 * B) + A, a, b, c);
+  const Tensor want = Var(Var(c) / (Var(a) - 2.0 * Var(b)) + Var(a)).data();
+  CHECK_ALLCLOSE(out, want, 0.0, 0.0);
+  // The builder form names the placeholders in the order of the tensors.
+  Tensor out2 = Tensor::empty({2, 3}, DType::float64);
+  expr::evaluate_into(out2, [](auto X, auto Y, auto Z) { return Z / (X - 2.0 * Y) + X; }, a, b, c);
+  CHECK_ALLCLOSE(out2, want, 0.0, 0.0);
+  // In place, as the optimisers update their state: m <- 0.9 m + 0.1 g.
+  const Tensor m = a.clone();
+  expr::evaluate_into(m, [](auto M, auto G) { return 0.9 * M + 0.1 * G; }, m, b);
+  CHECK_ALLCLOSE(m, Var(0.9 * Var(a) + 0.1 * Var(b)).data(), 0.0, 0.0);
 }

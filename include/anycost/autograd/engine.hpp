@@ -95,8 +95,8 @@ inline void accumulate_leaf(VarImpl* leaf, Var&& g, bool create_graph, const std
     acc = Var(add_tensors(acc.data(), g.data()));
   } else {
     const Tensor dst = partial ? region->of(acc.data(), g.shape()) : acc.data();
-    expr::evaluate_into(dst, expr::Binary<expr::Add, expr::Leaf<Var>, expr::Leaf<Var>>{},
-                        std::array<Tensor, 2>{dst, g.data().expand(dst.shape())});
+    expr::evaluate_into(dst, expr::Binary<expr::Add, expr::Arg<0>, expr::Arg<1>>{}, dst,
+                        g.data().expand(dst.shape()));
     dst.bump_version();
   }
 }

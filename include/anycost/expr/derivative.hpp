@@ -32,58 +32,42 @@ template <class F, class A>
 auto sunary(const F& f, const A& a) {
   return Unary<F, A>{f, a};
 }
+template <class F, class A, class B>
+auto sbinary(const A& a, const B& b) {
+  return Binary<F, A, B>{{}, a, b};
+}
 
-// ---- local partials ----------------------------------------------------------------------------------
-template <class A> auto partial(const Neg&, const A&) { return Const{-1.0}; }
-template <class A> auto partial(const Exp& f, const A& a) { return sunary(f, a); }
-template <class A> auto partial(const Log&, const A& a) { return sunary(Recip{}, a); }
-template <class A> auto partial(const Sqrt&, const A& a) { return smul(Const{0.5}, sunary(Rsqrt{}, a)); }
-template <class A>
-auto partial(const Rsqrt&, const A& a) {
-  return smul(Const{-0.5}, Binary<Div, Unary<Rsqrt, A>, A>{{}, sunary(Rsqrt{}, a), a});
-}
-template <class A> auto partial(const Square&, const A& a) { return smul(Const{2.0}, a); }
-template <class A> auto partial(const Recip&, const A& a) { return sunary(Neg{}, sunary(Square{}, sunary(Recip{}, a))); }
-template <class A> auto partial(const Abs&, const A& a) { return sunary(Sign{}, a); }
-template <class A> auto partial(const Sign&, const A&) { return Zero{}; }
-template <class A>
-auto partial(const Sigmoid& f, const A& a) {
-  return smul(sunary(f, a), Binary<Sub, Const, Unary<Sigmoid, A>>{{}, Const{1.0}, sunary(f, a)});
-}
-template <class A> auto partial(const Softplus&, const A& a) { return sunary(Sigmoid{}, a); }
-template <class A>
-auto partial(const Tanh& f, const A& a) {
-  return Binary<Sub, Const, Unary<Square, Unary<Tanh, A>>>{{}, Const{1.0}, sunary(Square{}, sunary(f, a))};
-}
-template <class A> auto partial(const LeakyRelu& f, const A& a) { return sunary(LeakyReluGrad{f.slope}, a); }
-template <class A> auto partial(const LeakyReluGrad&, const A&) { return Zero{}; }
-template <class A> auto partial(const Clamp& f, const A& a) { return sunary(InRange{f.lo, f.hi}, a); }
-template <class A> auto partial(const InRange&, const A&) { return Zero{}; }
-template <class A> auto partial(const PowScalar& f, const A& a) { return smul(Const{f.p}, sunary(PowScalar{f.p - 1}, a)); }
-
-// Binary partials: index 0 is d/da, index 1 is d/db.
-template <int I, class A, class B> auto partial(const Add&, const A&, const B&) { return One{}; }
-template <int I, class A, class B>
-auto partial(const Sub&, const A&, const B&) {
-  if constexpr (I == 0) return One{};
-  else return Const{-1.0};
-}
-template <int I, class A, class B>
-auto partial(const Mul&, const A& a, const B& b) {
-  if constexpr (I == 0) return b;
-  else return a;
-}
-template <int I, class A, class B>
-auto partial(const Div&, const A& a, const B& b) {
-  if constexpr (I == 0) return sunary(Recip{}, b);
-  else return sunary(Neg{}, Binary<Div, A, Unary<Square, B>>{{}, a, sunary(Square{}, b)});
-}
+// ---- local partials, from the op table (backend/elementwise_ops.hpp) ---------------------------------
+// partial(f, a) is d f(a) / d a; partial<I>(f, a, b) is d f(a, b) / d a (I = 0) or d b (I = 1).
+#define ANYCOST_PARTIAL_UNARY(F, name, value, d)                           \
+  template <class A>                                                       \
+  auto partial([[maybe_unused]] const F& f, [[maybe_unused]] const A& a) { \
+    return d;                                                              \
+  }
+#define ANYCOST_PARTIAL_UNARY1(F, name, q, value, d) ANYCOST_PARTIAL_UNARY(F, name, value, d)
+#define ANYCOST_PARTIAL_UNARY2(F, name, q0, q1, value, d) ANYCOST_PARTIAL_UNARY(F, name, value, d)
+#define ANYCOST_PARTIAL_BINARY(F, name, value, da, db)                               \
+  template <int I, class A, class B>                                                 \
+  auto partial(const F&, [[maybe_unused]] const A& a, [[maybe_unused]] const B& b) { \
+    if constexpr (I == 0)                                                            \
+      return da;                                                                     \
+    else                                                                             \
+      return db;                                                                     \
+  }
+ANYCOST_UNARY_OPS(ANYCOST_PARTIAL_UNARY)
+ANYCOST_UNARY1_OPS(ANYCOST_PARTIAL_UNARY1)
+ANYCOST_UNARY2_OPS(ANYCOST_PARTIAL_UNARY2)
+ANYCOST_BINARY_OPS(ANYCOST_PARTIAL_BINARY)
+#undef ANYCOST_PARTIAL_UNARY
+#undef ANYCOST_PARTIAL_UNARY1
+#undef ANYCOST_PARTIAL_UNARY2
+#undef ANYCOST_PARTIAL_BINARY
 
 // ---- chain rule --------------------------------------------------------------------------------------
 template <int K, class E>
 auto derivative(const E& e) {
   static_assert(K >= 0 && K < leaf_count_v<E>, "derivative: leaf index out of range");
-  if constexpr (requires { e.h; }) {
+  if constexpr (is_leaf_v<E>) {
     return One{};
   } else if constexpr (requires { e.b; }) {
     constexpr int na = leaf_count_v<std::remove_cvref_t<decltype(e.a)>>;

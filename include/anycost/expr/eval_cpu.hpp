@@ -42,7 +42,9 @@ struct ConstT {
 };
 
 // Functors as the CPU loop runs them: scalar() for tails, vec() for whole vectors. The default runs the
-// functor itself, lane by lane in vec().
+// functor itself, lane by lane in vec(). The specialisations below add the vector forms of the ops that GCC's
+// vector extensions can spell, with parameters converted to T once; their scalar() is still the functor (the
+// value of the op table, backend/elementwise_ops.hpp), so both forms give the same values.
 template <class T, class F>
 struct CpuFn {
   F f;
@@ -64,7 +66,7 @@ struct CpuFn {
 #define ANYCOST_CPU_BINARY(F, op)                                                                        \
   template <class T>                                                                                     \
   struct CpuFn<T, F> {                                                                                   \
-    T scalar(T a, T b) const { return a op b; }                                                          \
+    T scalar(T a, T b) const { return F{}(a, b); }                                                       \
     ANYCOST_ALWAYS_INLINE void vec(const cpu_vec<T>& a, const cpu_vec<T>& b, cpu_vec<T>& out) const {    \
       out = a op b;                                                                                      \
     }                                                                                                    \
@@ -77,23 +79,23 @@ ANYCOST_CPU_BINARY(Div, /)
 
 template <class T>
 struct CpuFn<T, Neg> {
-  T scalar(T x) const { return -x; }
+  T scalar(T x) const { return Neg{}(x); }
   ANYCOST_ALWAYS_INLINE void vec(const cpu_vec<T>& x, cpu_vec<T>& out) const { out = -x; }
 };
 template <class T>
 struct CpuFn<T, Square> {
-  T scalar(T x) const { return x * x; }
+  T scalar(T x) const { return Square{}(x); }
   ANYCOST_ALWAYS_INLINE void vec(const cpu_vec<T>& x, cpu_vec<T>& out) const { out = x * x; }
 };
 template <class T>
 struct CpuFn<T, Recip> {
-  T scalar(T x) const { return T(1) / x; }
+  T scalar(T x) const { return Recip{}(x); }
   ANYCOST_ALWAYS_INLINE void vec(const cpu_vec<T>& x, cpu_vec<T>& out) const { out = T(1) / x; }
 };
 template <class T>
 struct CpuFn<T, LeakyRelu> {
   T slope;
-  T scalar(T x) const { return x > T(0) ? x : x * slope; }
+  T scalar(T x) const { return LeakyRelu{slope}(x); }
   ANYCOST_ALWAYS_INLINE void vec(const cpu_vec<T>& x, cpu_vec<T>& out) const {
     const cpu_vec<T> neg = x * slope;
     out = x > T(0) ? x : neg;
@@ -102,7 +104,7 @@ struct CpuFn<T, LeakyRelu> {
 template <class T>
 struct CpuFn<T, LeakyReluGrad> {
   T slope;
-  T scalar(T x) const { return x > T(0) ? T(1) : slope; }
+  T scalar(T x) const { return LeakyReluGrad{slope}(x); }
   ANYCOST_ALWAYS_INLINE void vec(const cpu_vec<T>& x, cpu_vec<T>& out) const {
     const cpu_vec<T> one = cpu_vec<T>{} + T(1), s = cpu_vec<T>{} + slope;
     out = x > T(0) ? one : s;
@@ -111,7 +113,7 @@ struct CpuFn<T, LeakyReluGrad> {
 template <class T>
 struct CpuFn<T, Clamp> {
   T lo, hi;
-  T scalar(T x) const { return x < lo ? lo : (x > hi ? hi : x); }
+  T scalar(T x) const { return Clamp{lo, hi}(x); }
   ANYCOST_ALWAYS_INLINE void vec(const cpu_vec<T>& x, cpu_vec<T>& out) const {
     const cpu_vec<T> l = cpu_vec<T>{} + lo, h = cpu_vec<T>{} + hi;
     const cpu_vec<T> below_hi = x > h ? h : x;
@@ -121,7 +123,7 @@ struct CpuFn<T, Clamp> {
 template <class T>
 struct CpuFn<T, InRange> {
   T lo, hi;
-  T scalar(T x) const { return x >= lo && x <= hi ? T(1) : T(0); }
+  T scalar(T x) const { return InRange{lo, hi}(x); }
   ANYCOST_ALWAYS_INLINE void vec(const cpu_vec<T>& x, cpu_vec<T>& out) const {
     const cpu_vec<T> one = cpu_vec<T>{} + T(1), zero{};
     out = (x >= lo) & (x <= hi) ? one : zero;
@@ -129,7 +131,7 @@ struct CpuFn<T, InRange> {
 };
 template <class T>
 struct CpuFn<T, Sign> {
-  T scalar(T x) const { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0)); }
+  T scalar(T x) const { return Sign{}(x); }
   ANYCOST_ALWAYS_INLINE void vec(const cpu_vec<T>& x, cpu_vec<T>& out) const {
     const cpu_vec<T> one = cpu_vec<T>{} + T(1), zero{};
     const cpu_vec<T> pos = x > T(0) ? one : zero, neg = x < T(0) ? one : zero;
@@ -139,10 +141,10 @@ struct CpuFn<T, Sign> {
 template <class T>
 struct CpuFn<T, PowScalar> {
   T p;
-  T scalar(T x) const { return math::pow(x, p); }
+  T scalar(T x) const { return PowScalar{p}(x); }
   ANYCOST_ALWAYS_INLINE void vec(const cpu_vec<T>& x, cpu_vec<T>& out) const {
     cpu_vec<T> r{};
-    for (int l = 0; l < backend::cpu::simd::lanes<T>; ++l) r[l] = math::pow(x[l], p);
+    for (int l = 0; l < backend::cpu::simd::lanes<T>; ++l) r[l] = scalar(x[l]);
     out = r;
   }
 };
@@ -164,7 +166,7 @@ CpuFn<T, F> cpu_fn(const F& f) {
 // The lowered copy of e: plain data, no handles.
 template <class T, class E>
 auto cpu_form(const E& e) {
-  if constexpr (requires { e.h; }) {
+  if constexpr (is_leaf_v<E>) {
     return LeafSlot{};
   } else if constexpr (std::is_same_v<E, Const>) {
     return ConstT<T>{static_cast<T>(e.v)};

@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "anycost/autograd/fused_node.hpp"
+#include "anycost/backend/elementwise_ops.hpp"
 #include "anycost/expr/expr.hpp"
 #include "anycost/expr/functors.hpp"
 
@@ -61,28 +62,20 @@ ANYCOST_BINARY_OPERATOR(*, Mul)
 ANYCOST_BINARY_OPERATOR(/, Div)
 #undef ANYCOST_BINARY_OPERATOR
 
+// exp, log, sqrt, rsqrt, square, reciprocal, abs, sign, sigmoid, softplus, tanh (and neg): the unary ops of the
+// op table without parameters (backend/elementwise_ops.hpp).
+#define ANYCOST_UNARY_FUNCTION(F, name, value, partial) \
+  template <Operand A>                                  \
+  [[nodiscard]] auto name(const A& a) {                 \
+    return detail::unary(expr::F{}, a);                 \
+  }
+ANYCOST_UNARY_OPS(ANYCOST_UNARY_FUNCTION)
+#undef ANYCOST_UNARY_FUNCTION
+
 template <Operand A>
 [[nodiscard]] auto operator-(const A& a) {
-  return detail::unary(expr::Neg{}, a);
+  return neg(a);
 }
-
-#define ANYCOST_UNARY_FUNCTION(name, F)               \
-  template <Operand A>                                \
-  [[nodiscard]] auto name(const A& a) {               \
-    return detail::unary(expr::F{}, a);               \
-  }
-ANYCOST_UNARY_FUNCTION(exp, Exp)
-ANYCOST_UNARY_FUNCTION(log, Log)
-ANYCOST_UNARY_FUNCTION(sqrt, Sqrt)
-ANYCOST_UNARY_FUNCTION(rsqrt, Rsqrt)
-ANYCOST_UNARY_FUNCTION(square, Square)
-ANYCOST_UNARY_FUNCTION(reciprocal, Recip)
-ANYCOST_UNARY_FUNCTION(abs, Abs)
-ANYCOST_UNARY_FUNCTION(sign, Sign)
-ANYCOST_UNARY_FUNCTION(sigmoid, Sigmoid)
-ANYCOST_UNARY_FUNCTION(softplus, Softplus)
-ANYCOST_UNARY_FUNCTION(tanh, Tanh)
-#undef ANYCOST_UNARY_FUNCTION
 
 // Leaky ReLU with the given negative slope (0.2 throughout StyleGAN2).
 template <Operand A>

@@ -76,18 +76,19 @@ class Adam final : public Optimizer {
     const Tensor& m = s.buffers[0];
     const Tensor& v = s.buffers[1];
     const double b1 = opt_.beta1, b2 = opt_.beta2, wd = opt_.weight_decay;
-    const Var P, M, V, G;  // positional placeholders: the tensors come in the leaf arrays
     if (wd == 0) {
-      expr::evaluate_into(m, b1 * M + (1 - b1) * G, std::array<Tensor, 2>{m, g});
-      expr::evaluate_into(v, b2 * V + (1 - b2) * square(G), std::array<Tensor, 2>{v, g});
+      expr::evaluate_into(m, [&](auto M, auto G) { return b1 * M + (1 - b1) * G; }, m, g);
+      expr::evaluate_into(v, [&](auto V, auto G) { return b2 * V + (1 - b2) * square(G); }, v, g);
     } else {
-      expr::evaluate_into(m, b1 * M + (1 - b1) * (G + wd * P), std::array<Tensor, 3>{m, g, p});
-      expr::evaluate_into(v, b2 * V + (1 - b2) * square(G + wd * P), std::array<Tensor, 3>{v, g, p});
+      expr::evaluate_into(m, [&](auto M, auto G, auto P) { return b1 * M + (1 - b1) * (G + wd * P); }, m, g, p);
+      expr::evaluate_into(v, [&](auto V, auto G, auto P) { return b2 * V + (1 - b2) * square(G + wd * P); }, v, g, p);
     }
     const double t = static_cast<double>(s.step);
     const double step_size = opt_.lr / (1 - std::pow(b1, t));
     const double bc2_sqrt = std::sqrt(1 - std::pow(b2, t));
-    expr::evaluate_into(p, P - step_size * (M / (sqrt(V) / bc2_sqrt + opt_.eps)), std::array<Tensor, 3>{p, m, v});
+    const double eps = opt_.eps;
+    expr::evaluate_into(
+        p, [&](auto P, auto M, auto V) { return P - step_size * (M / (sqrt(V) / bc2_sqrt + eps)); }, p, m, v);
   }
 
   AdamOptions opt_;

@@ -14,7 +14,6 @@
 // state_dict(): "<name>" -> average (live tensors; clone() for a snapshot). load_state_dict() is strict.
 #pragma once
 
-#include <array>
 #include <cmath>
 #include <string>
 #include <unordered_map>
@@ -83,14 +82,13 @@ class Ema {
   // average <- beta * average + (1 - beta) * parameter.
   void update() {
     NoGradGuard no_grad;
-    const Var A, P;  // positional placeholders: the tensors come in the leaf arrays
     for (std::size_t i = 0; i < source_.size(); ++i) {
       const Tensor& a = average_[i];
       const Tensor& p = source_[i].var.data();
       ANYCOST_CHECK(p.shape() == a.shape() && p.dtype() == a.dtype() && p.device() == a.device(), DeviceError,
                     "Ema: parameter '", source_[i].name, "' is now ", p.dtype(), " ", p.shape(), " on ", p.device(),
                     " but its average is ", a.dtype(), " ", a.shape(), " on ", a.device());
-      expr::evaluate_into(a, beta_ * A + (1 - beta_) * P, std::array<Tensor, 2>{a, p});
+      expr::evaluate_into(a, [&](auto A, auto P) { return beta_ * A + (1 - beta_) * P; }, a, p);
       a.bump_version();
     }
   }

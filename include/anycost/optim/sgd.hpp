@@ -9,7 +9,6 @@
 // With momentum 0 this is plain SGD (the buffer stays unused and is kept only so that state is uniform).
 #pragma once
 
-#include <array>
 #include <vector>
 
 #include "anycost/expr/evaluate.hpp"
@@ -56,22 +55,21 @@ class Sgd final : public Optimizer {
  private:
   void update(const Tensor& p, const Tensor& g, ParamState& s) override {
     const double lr = opt_.lr, mu = opt_.momentum, wd = opt_.weight_decay;
-    const Var P, B, G;  // positional placeholders: the tensors come in the leaf arrays
     if (mu == 0) {
       if (wd == 0)
-        expr::evaluate_into(p, P - lr * G, std::array<Tensor, 2>{p, g});
+        expr::evaluate_into(p, [&](auto P, auto G) { return P - lr * G; }, p, g);
       else
-        expr::evaluate_into(p, P - lr * (G + wd * P), std::array<Tensor, 3>{p, g, p});
+        expr::evaluate_into(p, [&](auto P, auto G) { return P - lr * (G + wd * P); }, p, g);
       return;
     }
     const Tensor& b = s.buffers[0];
     // The first step copies the gradient into the buffer: b = 0 * b + 1 * g.
     const double keep = s.step == 1 ? 0.0 : mu, take = s.step == 1 ? 1.0 : 1 - opt_.dampening;
-    expr::evaluate_into(b, keep * B + take * (G + wd * P), std::array<Tensor, 3>{b, g, p});
+    expr::evaluate_into(b, [&](auto B, auto G, auto P) { return keep * B + take * (G + wd * P); }, b, g, p);
     if (opt_.nesterov)
-      expr::evaluate_into(p, P - lr * ((G + wd * P) + mu * B), std::array<Tensor, 4>{p, g, p, b});
+      expr::evaluate_into(p, [&](auto P, auto G, auto B) { return P - lr * ((G + wd * P) + mu * B); }, p, g, b);
     else
-      expr::evaluate_into(p, P - lr * B, std::array<Tensor, 2>{p, b});
+      expr::evaluate_into(p, [&](auto P, auto B) { return P - lr * B; }, p, b);
   }
 
   SgdOptions opt_;

@@ -1,5 +1,5 @@
 // Failing-build test: a user's own type never becomes an anycost operand, and anycost's operators do not
-// hijack the user's operators through argument-dependent lookup (conventions.md 4.9).
+// hijack the user's operators through argument-dependent lookup (see the header of ops/elementwise.hpp).
 #include <type_traits>
 
 #include "anycost/ops/elementwise.hpp"

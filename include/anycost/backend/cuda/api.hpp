@@ -16,7 +16,7 @@
 
 #include "anycost/backend/params.hpp"
 #include "anycost/core/cuda_hooks.hpp"
-#include "anycost/expr/program.hpp"
+#include "anycost/backend/program.hpp"
 
 ANYCOST_NAMESPACE_BEGIN
 namespace backend::cuda {
@@ -35,7 +35,7 @@ using cuda_hooks::StridedRef;
 
 // Fused elementwise expression: out[i] = program(leaves[0][i], ...); leaves are broadcast to out's shape (any
 // strides, stride 0 for broadcast dims) and have out's dtype (float32 or float64).
-ANYCOST_CUDA_ENTRY(void eval_program(const expr::Program& program, const StridedRef* leaves, int n_leaves,
+ANYCOST_CUDA_ENTRY(void eval_program(const backend::Program& program, const StridedRef* leaves, int n_leaves,
                                      const StridedRef& out))
 
 // out (keepdim form: extent 1 on reduced dims) = sum of in over those dims, accumulated in double.

@@ -16,7 +16,7 @@
 #include "anycost/core/cuda_hooks.hpp"
 #include "anycost/core/error.hpp"
 #include "anycost/core/shape.hpp"
-#include "anycost/expr/program.hpp"
+#include "anycost/backend/program.hpp"
 
 ANYCOST_NAMESPACE_BEGIN
 namespace backend::cuda {
@@ -77,7 +77,7 @@ struct CollapsedGeometry {
   int rank = 1;
   std::int64_t numel = 0;
   std::int64_t shape[max_rank] = {};
-  std::int64_t strides[expr::Program::max_leaves + 1][max_rank] = {};
+  std::int64_t strides[backend::Program::max_leaves + 1][max_rank] = {};
   // True when every element index and every offset fits in int32.
   bool fits_int32(int n_ops) const {
     constexpr std::int64_t lim = 2147483647;
@@ -93,11 +93,11 @@ struct CollapsedGeometry {
 
 // Geometry of operands that all have ops[0]'s shape (checked).
 inline CollapsedGeometry collapse(const StridedRef* const* ops, int n_ops, const char* what) {
-  ANYCOST_CHECK(n_ops >= 1 && n_ops <= expr::Program::max_leaves + 1, ValueError, what, ": ", n_ops,
-                " operands (at most ", expr::Program::max_leaves + 1, ")");
+  ANYCOST_CHECK(n_ops >= 1 && n_ops <= backend::Program::max_leaves + 1, ValueError, what, ": ", n_ops,
+                " operands (at most ", backend::Program::max_leaves + 1, ")");
   const StridedRef& o = *ops[0];
   ANYCOST_CHECK(o.rank >= 0 && o.rank <= max_rank, ShapeError, what, ": rank ", o.rank);
-  const std::int64_t* strides[expr::Program::max_leaves + 1];
+  const std::int64_t* strides[backend::Program::max_leaves + 1];
   for (int k = 0; k < n_ops; ++k) {
     ANYCOST_CHECK(ops[k]->rank == o.rank, ShapeError, what, ": operand ", k, " has rank ", ops[k]->rank,
                   ", expected ", o.rank);
@@ -128,11 +128,11 @@ StridedPlan<N, Index> make_plan(const CollapsedGeometry& g, int n_ops) {
 // ---- fused elementwise program ------------------------------------------------------------------------
 template <class Index>
 struct ProgramArgs {
-  static constexpr int max_ops = expr::Program::max_leaves + 1;  // operand 0 is the output
-  expr::Program program;
+  static constexpr int max_ops = backend::Program::max_leaves + 1;  // operand 0 is the output
+  backend::Program program;
   int n_leaves = 0;
   StridedPlan<max_ops, Index> plan;
-  const void* leaves[expr::Program::max_leaves] = {};
+  const void* leaves[backend::Program::max_leaves] = {};
   void* out = nullptr;
 };
 
@@ -148,11 +148,11 @@ template <class T, class Index>
 ANYCOST_HOST_DEVICE void eval_program_at(const ProgramArgs<Index>& a, Index i) {
   Index off[ProgramArgs<Index>::max_ops];
   a.plan.offsets(i, off, a.n_leaves + 1);
-  static_cast<T*>(a.out)[off[0]] = expr::run_program<T>(a.program, LeafReader<T, Index>{&a, off});
+  static_cast<T*>(a.out)[off[0]] = backend::run_program<T>(a.program, LeafReader<T, Index>{&a, off});
 }
 
 template <class Index>
-ProgramArgs<Index> make_program_args(const expr::Program& program, const CollapsedGeometry& g,
+ProgramArgs<Index> make_program_args(const backend::Program& program, const CollapsedGeometry& g,
                                      const StridedRef* leaves, int n_leaves, const StridedRef& out) {
   ProgramArgs<Index> a;
   a.program = program;

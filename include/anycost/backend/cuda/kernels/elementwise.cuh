@@ -1,5 +1,5 @@
 // The generic fused-elementwise kernel: every thread interprets the expression's postfix program
-// (expr/program.hpp) at one output element, reading the broadcast leaves through collapsed strides. Any
+// (backend/program.hpp) at one output element, reading the broadcast leaves through collapsed strides. Any
 // expression, from any translation unit, runs fused with this one pre-compiled kernel per dtype and index width.
 // nvcc only: included by units/elementwise.cu.
 #pragma once
@@ -21,15 +21,15 @@ struct ProgramOp {
 };
 
 template <class Index>
-void launch_program(const LaunchContext& ctx, const expr::Program& program, const CollapsedGeometry& g,
+void launch_program(const LaunchContext& ctx, const backend::Program& program, const CollapsedGeometry& g,
                     const StridedRef* leaves, int n_leaves, const StridedRef& out) {
   const ProgramArgs<Index> a = make_program_args<Index>(program, g, leaves, n_leaves, out);
   dispatch_dtype(out.dtype, [&](auto z) { launch_for_each(ctx, ProgramOp<decltype(z), Index>{a}, g.numel); });
 }
 }  // namespace detail
 
-void eval_program(const expr::Program& program, const StridedRef* leaves, int n_leaves, const StridedRef& out) {
-  ANYCOST_CHECK(n_leaves == program.leaves && n_leaves >= 1 && n_leaves <= expr::Program::max_leaves, ValueError,
+void eval_program(const backend::Program& program, const StridedRef* leaves, int n_leaves, const StridedRef& out) {
+  ANYCOST_CHECK(n_leaves == program.leaves && n_leaves >= 1 && n_leaves <= backend::Program::max_leaves, ValueError,
                 "eval_program: ", n_leaves, " leaves given for a program with ", program.leaves);
   const StridedRef* ops[ProgramArgs<std::int64_t>::max_ops];
   ops[0] = &out;
