@@ -25,7 +25,7 @@ void launch_for_each(const LaunchContext& ctx, const Op& op, std::int64_t n) {
   static_assert(std::is_trivially_copyable_v<Op>, "kernel arguments must be plain data");
   if (n <= 0) return;
   for_each_kernel<Op><<<ctx.blocks(n, block_threads), block_threads, 0, ctx.stream()>>>(op, n);
-  ANYCOST_CUDA_CHECK_LAUNCH();
+  check_launch(ctx, kernel_name<Op>());
 }
 
 }  // namespace backend::cuda::detail
