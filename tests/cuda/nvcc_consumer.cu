@@ -1,9 +1,12 @@
 // A user's CUDA source: the umbrella header compiled by nvcc (front end and host pass), and a kernel using the
-// device-visible surface (the program interpreter, Philox, the expression functors). With a GPU it launches the
-// kernel and compares it with the host; without one it prints ANYCOST_SKIP after the host part.
+// device-visible surface (Philox, the expression functors). With a GPU it launches the
+// kernel and compares it with the host; without one it prints ANYCOST_SKIP after the host part (or fails
+// when ANYCOST_REQUIRE_GPU=1).
 #include <anycost/anycost.hpp>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 namespace {
 __global__ void consumer_kernel(float x, float* y) {
@@ -16,6 +19,11 @@ int main() {
   const Tensor t = Tensor::full({2, 2}, 3.0);
   if (sum(Var(t)).item() != 12.0) return 1;
   if (!cuda::is_available()) {
+    const char* required = std::getenv("ANYCOST_REQUIRE_GPU");  // as in cuda_test.hpp: set by tools/gpu/check.sh
+    if (required && *required && std::strcmp(required, "0") != 0) {
+      std::printf("ANYCOST_REQUIRE_GPU=1 but there is no CUDA device: %s\n", cuda::unavailable_reason());
+      return 1;
+    }
     std::printf("ANYCOST_SKIP: no CUDA device (%s)\n", cuda::unavailable_reason());
     return 0;
   }

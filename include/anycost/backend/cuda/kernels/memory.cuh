@@ -92,7 +92,11 @@ class DeviceAllocator {
   // synchronize() on this device, so that it is not lost.
   void deallocate(void* p, std::size_t bytes, cudaStream_t stream) noexcept {
     allocated_.fetch_sub(bytes);
+    int cur = device_;
+    (void)cudaGetDevice(&cur);  // the stream is one of this device's: make it current (no throwing guard here)
+    if (cur != device_) (void)cudaSetDevice(device_);
     const cudaError_t e = cudaFreeAsync(p, stream);
+    if (cur != device_) (void)cudaSetDevice(cur);
     if (e != cudaSuccess) {
       std::fprintf(stderr, "anycost: cudaFreeAsync failed on cuda:%d with %s (%s)\n", device_, cudaGetErrorName(e),
                    cudaGetErrorString(e));
