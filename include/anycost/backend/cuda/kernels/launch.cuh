@@ -28,5 +28,18 @@ void launch_for_each(const LaunchContext& ctx, const Op& op, std::int64_t n) {
   check_launch(ctx, kernel_name<Op>());
 }
 
+// The element count of a view that must be contiguous (throws ValueError naming `op` otherwise).
+inline std::int64_t contiguous_numel(const StridedRef& r, const char* op) {
+  std::int64_t n = 1, expected = 1;
+  bool contiguous = true;
+  for (int d = r.rank - 1; d >= 0; --d) {
+    n *= r.shape[d];
+    if (r.shape[d] != 1 && r.strides[d] != expected) contiguous = false;
+    expected *= r.shape[d];
+  }
+  ANYCOST_CHECK(contiguous, ValueError, op, ": expects contiguous tensors");
+  return n;
+}
+
 }  // namespace backend::cuda::detail
 ANYCOST_NAMESPACE_END

@@ -22,7 +22,7 @@
 #include <thrust/reverse.h>
 
 #include "anycost/backend/cuda/api.hpp"
-#include "anycost/backend/cuda/kernels/context.cuh"
+#include "anycost/backend/cuda/kernels/launch.cuh"
 
 ANYCOST_NAMESPACE_BEGIN
 namespace backend::cuda {
@@ -30,17 +30,6 @@ namespace backend::cuda {
 namespace detail {
 inline auto on_stream(const LaunchContext& ctx) { return thrust::cuda::par_nosync.on(ctx.stream()); }
 
-inline std::int64_t contiguous_numel(const StridedRef& r, const char* op) {
-  std::int64_t n = 1, expected = 1;
-  bool contiguous = true;
-  for (int d = r.rank - 1; d >= 0; --d) {
-    n *= r.shape[d];
-    if (r.shape[d] != 1 && r.strides[d] != expected) contiguous = false;
-    expected *= r.shape[d];
-  }
-  ANYCOST_CHECK(contiguous, ValueError, op, ": expects contiguous tensors");
-  return n;
-}
 }  // namespace detail
 
 void reverse_copy(const StridedRef& in, const StridedRef& out) {
