@@ -129,6 +129,15 @@ void register_all() {
     const Tensor x = gpu_randn({4, 256, 64, 64}, 23);
     time_gpu(s, [&] { (void)x.permute({0, 2, 3, 1}).contiguous(); });
   });
+  // Thrust's fill and reverse copy (kernels/sequence.cuh): against PyTorch's, to confirm they keep up with
+  // hand-written kernels. sum/* are the hand-written keepdim sums kept over CUB's device reductions.
+  reg("fill/16M", [](benchmark::State& s) {
+    time_gpu(s, [&] { (void)Tensor::full({1 << 24}, 0.5, DType::float32, Device::cuda()); });
+  });
+  reg("copy/flip_4096x4096", [](benchmark::State& s) {
+    const Tensor x = gpu_randn({4096, 4096}, 25);
+    time_gpu(s, [&] { (void)detail::flip_kernel(x); });
+  });
   reg("randn/16M", [](benchmark::State& s) {
     Rng rng(24);
     time_gpu(s, [&] { (void)randn({1 << 24}, rng, DType::float32, Device::cuda()); });

@@ -9,14 +9,25 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
 
-// Returns from the test (reported as skipped by CTest through SKIP_REGULAR_EXPRESSION) when there is no GPU.
+// Whether the run must have a GPU (ANYCOST_REQUIRE_GPU=1, set by tools/gpu/check.sh): there a missing device is a
+// failure, never a skip, so a GPU check cannot pass without running the GPU tests.
+inline bool anycost_gpu_required() {
+  const char* v = std::getenv("ANYCOST_REQUIRE_GPU");
+  return v && *v && std::string(v) != "0";
+}
+
+// Returns from the test (reported as skipped by CTest through SKIP_REGULAR_EXPRESSION) when there is no GPU, or
+// fails it when ANYCOST_REQUIRE_GPU=1.
 #define ANYCOST_REQUIRE_GPU()                                                                                \
   do {                                                                                                       \
     if (!::anycost::cuda::is_available()) {                                                                  \
+      if (anycost_gpu_required())                                                                            \
+        FAIL("ANYCOST_REQUIRE_GPU=1 but there is no CUDA device: " << ::anycost::cuda::unavailable_reason()); \
       std::printf("ANYCOST_SKIP: no CUDA device (%s)\n", ::anycost::cuda::unavailable_reason());             \
       std::fflush(stdout);                                                                                   \
       return;                                                                                                \

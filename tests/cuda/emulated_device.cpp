@@ -33,6 +33,7 @@ struct EmulatedMemory {
   std::map<const char*, std::size_t> live;  // base -> bytes
   cuda::MemoryStats stats;
   void* stream = nullptr;
+  std::int64_t transfers = 0;  // host <-> device copies: each is a synchronisation point on a real GPU
 };
 EmulatedMemory& memory() {
   static EmulatedMemory mem;
@@ -100,7 +101,7 @@ void* allocate(int device, std::size_t bytes) {
   mem.live[static_cast<const char*>(p)] = bytes;
   mem.stats.allocated_bytes += bytes;
   mem.stats.peak_allocated_bytes = std::max(mem.stats.peak_allocated_bytes, mem.stats.allocated_bytes);
-  ++mem.stats.device_allocations;
+  ++mem.stats.allocations;
   return p;
 }
 void deallocate(int, void* p, std::size_t bytes) {
@@ -116,11 +117,15 @@ void copy_to_host(void* dst, const void* src, std::size_t bytes) {
   require_host_ptr(dst, "copy_to_host destination");
   ANYCOST_CHECK(on_device(src, bytes), DeviceError, "emulated device: copy_to_host source is not device memory");
   std::memcpy(dst, src, bytes);
+  std::lock_guard<std::mutex> lock(memory().m);
+  ++memory().transfers;
 }
 void copy_to_device(void* dst, const void* src, std::size_t bytes) {
   ANYCOST_CHECK(on_device(dst, bytes), DeviceError, "emulated device: copy_to_device destination is not device memory");
   require_host_ptr(src, "copy_to_device source");
   std::memcpy(dst, src, bytes);
+  std::lock_guard<std::mutex> lock(memory().m);
+  ++memory().transfers;
 }
 void copy_device_to_device(void* dst, const void* src, std::size_t bytes) {
   ANYCOST_CHECK(on_device(dst, bytes) && on_device(src, bytes), DeviceError,
@@ -130,6 +135,11 @@ void copy_device_to_device(void* dst, const void* src, std::size_t bytes) {
 void memset_zero(void* dst, std::size_t bytes) {
   ANYCOST_CHECK(on_device(dst, bytes), DeviceError, "emulated device: memset of non-device memory");
   std::memset(dst, 0, bytes);
+}
+void fill(void* dst, DType dtype, std::int64_t n, double value) {
+  ANYCOST_CHECK(on_device(dst, static_cast<std::size_t>(n) * dtype_size(dtype)), DeviceError,
+                "emulated device: fill of non-device memory");
+  dispatch_dtype(dtype, [&](auto z) { std::fill_n(static_cast<decltype(z)*>(dst), n, static_cast<decltype(z)>(value)); });
 }
 void copy_strided(const StridedRef& dst, const StridedRef& src) {
   using namespace backend::cuda;
@@ -247,6 +257,17 @@ void upfirdn2d(const StridedRef& x, const StridedRef& k, const StridedRef& out, 
   });
 }
 
+void reverse_copy(const StridedRef& in, const StridedRef& out) {
+  require_device_ptr(in.data, "reverse_copy input");
+  require_device_ptr(out.data, "reverse_copy output");
+  const std::int64_t n = numel_of(in);
+  REQUIRE(numel_of(out) == n);
+  dispatch_dtype(in.dtype, [&](auto z) {
+    using T = decltype(z);
+    std::reverse_copy(static_cast<const T*>(in.data), static_cast<const T*>(in.data) + n, static_cast<T*>(out.data));
+  });
+}
+
 void fill_random(const StridedRef& out, std::uint64_t key, std::uint64_t first_block, bool normal) {
   require_device_ptr(out.data, "fill_random output");
   dispatch_dtype(out.dtype, [&](auto z) {
@@ -288,4 +309,25 @@ TEST_CASE("the emulated device refuses host pointers and host access", "[cuda][e
   // Fresh device memory reads as NaN until an op writes it.
   const Tensor e = Tensor::empty({2}, DType::float32, Device::cuda());
   CHECK(std::isnan(e.to(Device::cpu()).to_vector<float>()[0]));
+}
+
+TEST_CASE("a training step of upfirdn2d and the backward seed stay on the device", "[cuda][emulated][sync]") {
+  // On a GPU every host <-> device copy waits for the queued work; an op that needs one stalls the pipeline.
+  using namespace anycost;
+  const Device gpu = Device::cuda();
+  Rng rng(1);
+  const Var x(randn({2, 3, 8, 8}, rng).to(gpu), true);
+  std::vector<float> taps(16);
+  for (std::size_t i = 0; i < taps.size(); ++i) taps[i] = static_cast<float>(i + 1);  // not symmetric
+  const Tensor kk = Tensor::from_vector<float>(taps, {4, 4}).to(gpu);
+  const std::int64_t before = memory().transfers;
+  const Var y = upfirdn2d(x, kk, {2, 1, 2, 1, 2, 1});
+  const Tensor one = Tensor::ones({}, DType::float32, gpu);
+  backward(sum(y * y));
+  CHECK(memory().transfers == before);
+  CHECK(x.grad().device() == gpu);
+  CHECK(one.to(Device::cpu()).item() == 1.0);
+  // The flipped kernel made on the device equals the host's flip.
+  const Tensor f = detail::flip_kernel(kk).to(Device::cpu()), h = detail::flip_kernel(kk.to(Device::cpu()));
+  CHECK(f.to_vector<float>() == h.to_vector<float>());
 }

@@ -1,4 +1,5 @@
-# cmake -P script: install, configure the consumer against the prefix, build it, run it.
+# cmake -P script: install, configure the consumer against the prefix, build it, run it; with CUDA (WITH_CUDA on)
+# the same for the CUDA consumer, whose .cu file nvcc compiles (it prints ANYCOST_SKIP and passes without a GPU).
 file(REMOVE_RECURSE ${WORK_DIR})
 set(prefix ${WORK_DIR}/prefix)
 function(run)
@@ -12,3 +13,9 @@ run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
 run(${CMAKE_COMMAND} -S ${CONSUMER_DIR} -B ${WORK_DIR}/build -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release)
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 run(${WORK_DIR}/build/consumer ${WORK_DIR})
+if(WITH_CUDA)
+  run(${CMAKE_COMMAND} -S ${CONSUMER_DIR}_cuda -B ${WORK_DIR}/build_cuda -DCMAKE_PREFIX_PATH=${prefix}
+      -DCMAKE_BUILD_TYPE=Release -DCONSUMER_CU=${CONSUMER_CU})
+  run(${CMAKE_COMMAND} --build ${WORK_DIR}/build_cuda)
+  run(${WORK_DIR}/build_cuda/cuda_consumer)
+endif()

@@ -2,160 +2,149 @@
 # The GPU check, for a lent H100/H200 machine (nvcc 13, PyTorch with CUDA, no internet). From the repository root:
 #
 #   tools/gpu/prepare_deps.sh                          # on the development machine: fills .gpu-deps/ (~15 MB)
-#   run(command="tools/gpu/check.sh", carry=[".gpu-deps"], timeout_s=540)
+#   run(command="tools/gpu/check.sh", carry=[".gpu-deps"], timeout_s=420)
 #
-# Steps (each logged under $OUT; a failing step is reported and the next ones still run):
-#   1. device and toolchain facts                                  device.txt
-#   2. canary: <anycost/anycost.hpp> compiled by nvcc -std=c++20    canary.log
-#   3. configure + build test_cuda, test_cuda_plans, bench_cuda      configure.log, build.log
-#   4. ctest -L cuda (GPU parity, Philox, transfers, allocator)     ctest_cuda.log, ctest_cuda.xml
-#      and ctest -L backend (host-side kernel logic)                ctest_backend.log
-#   5. the CUDA op benchmarks (CUDA events)                         bench_cuda.json, bench_cuda.txt
-#   6. the same ops with PyTorch CUDA, and the ratios               torch_ops.json, ratios.txt
-#   7. the generator: `anycost generate --device cuda` (smoke, and  cuda.png, generate_*.txt
-#      its images against --device cpu within 1e-4); bench_models    bench_models_cuda.{json,txt}
-#      --device=cuda, the PyTorch reference generator on CUDA       torch_generator.{json,txt}
-#      (tools/gpu/torch_generator_bench.py), and the ratios         ratios_generator.txt
-#   8. hook: extra GPU benchmarks listed in tools/gpu/extra_benchmarks.txt
-# Sized for about 5-7 minutes on 16 cores, the build included. Environment knobs: OUT (default ./gpu-out),
-# JOBS (default nproc), CUDA_ARCH (default 90), BENCH_MIN_TIME (seconds per benchmark, default 0.1),
-# SKIP_BENCH=1 (tests only).
+# Steps (a failing step is reported and the next ones still run; every log goes into $OUT/gpu-check.tar.gz and
+# the last lines printed are the summary, PASS or FAIL):
+#   1. device and toolchain facts                                             device.txt
+#   2. configure (Ninja when present) + build only what the steps run, -j$JOBS configure.log, build.log
+#   3. the CUDA tests with ANYCOST_REQUIRE_GPU=1 (a skipped GPU test fails)    ctest_cuda.{log,xml}
+#      and the host-side tests (test_cuda_plans, test_cuda_emulated)         ctest_backend.log
+#   4. compute-sanitizer memcheck, racecheck and synccheck on a small subset   sanitizer_*.log
+#      (plus the same subset with ANYCOST_CUDA_SYNC_CHECK=1)
+#   5. `anycost generate --device cuda` against --device cpu (within 1e-4)     generate_*.txt
+#   6. unless SKIP_BENCH=1: the CUDA op benchmarks and PyTorch's, the        bench_cuda.*, torch_ops.*, ratios*.txt
+#      generator benchmark and PyTorch's reference generator
+#   7. hook: extra GPU benchmarks listed in tools/gpu/extra_benchmarks.txt
+# Budget: at most 6 minutes on 16 cores with the dependencies carried (tests alone, SKIP_BENCH=1: about 4).
+# Knobs: OUT (default ./gpu-out), JOBS (default nproc), CUDA_ARCH (default 90), BENCH_MIN_TIME (seconds per
+# benchmark, default 0.05), SKIP_BENCH=1, BUILD_DIR.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$root"
+cd "$root" || exit 1
 OUT="${OUT:-$root/gpu-out}"
 JOBS="${JOBS:-$(nproc)}"
 CUDA_ARCH="${CUDA_ARCH:-90}"
-BENCH_MIN_TIME="${BENCH_MIN_TIME:-0.1}"
+BENCH_MIN_TIME="${BENCH_MIN_TIME:-0.05}"
 BUILD="${BUILD_DIR:-$root/build-gpu}"
 DEPS="$root/.gpu-deps"
-mkdir -p "$OUT"
+LOGS="$OUT/logs"
+mkdir -p "$LOGS"
 export PATH="/usr/local/cuda/bin:$PATH"
-status=0
-t_start=$(date +%s)
+export ANYCOST_REQUIRE_GPU=1  # tests/cuda/cuda_test.hpp: a missing GPU fails the CUDA tests instead of skipping
+summary=()
+failures=0
 
-step() { echo; echo "== $* ($(($(date +%s) - t_start)) s)"; }
-fail() { echo "!! $*"; echo "FAILED: $*" >> "$OUT/summary.txt"; status=1; }
-ok() { echo "ok: $*" >> "$OUT/summary.txt"; }
-: > "$OUT/summary.txt"
+step() { echo; echo "== $* (${SECONDS} s)"; }
+ok() { summary+=("ok    $* (${SECONDS} s)"); }
+fail() { echo "!! $*"; summary+=("FAIL  $* (${SECONDS} s)"); failures=$((failures + 1)); }
+finish() {
+  tar -czf "$OUT/gpu-check.tar.gz" -C "$OUT" logs && rm -rf "$LOGS"
+  echo
+  echo "== summary (logs: $OUT/gpu-check.tar.gz)"
+  printf '%s\n' "${summary[@]}"
+  if [ "$failures" = 0 ]; then echo "PASS in ${SECONDS} s"; else echo "FAIL: $failures step(s) failed, ${SECONDS} s"; fi
+  exit $((failures > 0))
+}
+# Runs a command with its output in $LOGS/<log>; prints its last lines when it fails.
+logged() {
+  local log=$1 name=$2
+  shift 2
+  if "$@" > "$LOGS/$log" 2>&1; then
+    ok "$name"
+  else
+    tail -25 "$LOGS/$log"
+    fail "$name (see $log)"
+    return 1
+  fi
+}
 
 step "device"
 {
-  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1 || true
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1
   nvcc --version 2>&1 | tail -2
   "${CXX:-g++}" --version 2>&1 | head -1
   cmake --version 2>&1 | head -1
-  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1 || true
-  nproc
-} | tee "$OUT/device.txt"
+  command -v ninja > /dev/null && echo "ninja $(ninja --version)"
+  command -v compute-sanitizer > /dev/null && compute-sanitizer --version 2>&1 | tail -1
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1
+  echo "cores $(nproc)"
+} | tee "$LOGS/device.txt"
+if nvidia-smi -L > /dev/null 2>&1; then ok "device"; else fail "device: nvidia-smi sees no GPU"; fi
 
 # Carried dependencies (tools/gpu/prepare_deps.sh) take precedence over whatever the machine has.
 cmake_deps=()
-inc_deps=()
 if [ -d "$DEPS" ]; then
   cmake_deps+=("-DCMAKE_PREFIX_PATH=$DEPS" "-DEigen3_DIR=$DEPS/share/eigen3/cmake"
                "-Dnlohmann_json_DIR=$DEPS/share/cmake/nlohmann_json" "-DCatch2_DIR=$DEPS/lib/cmake/Catch2")
-  inc_deps+=("-I$DEPS/include/eigen3" "-I$DEPS/include" "-I$DEPS/include/stb")
   export PKG_CONFIG_PATH="$DEPS/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
   if [ -d "$DEPS/lib/x86_64-linux-gnu/cmake/benchmark" ]; then
     cmake_deps+=("-Dbenchmark_DIR=$DEPS/lib/x86_64-linux-gnu/cmake/benchmark")
     export LD_LIBRARY_PATH="$DEPS/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   fi
-else
-  inc_deps+=("-I/usr/include/eigen3" "-I/usr/include/stb")
 fi
-if ! command -v pkg-config > /dev/null; then
-  cmake_deps+=("-DPKG_CONFIG_EXECUTABLE=$root/tools/gpu/pkg_config_lite.py")
-fi
-
-step "canary: nvcc -std=c++20 on the umbrella header"
-cat > "$OUT/canary.cu" <<'EOF'
-#include <anycost/anycost.hpp>
-// A kernel using the device-visible surface: functors, the program interpreter, Philox.
-struct Read {
-  const float* p;
-  __device__ float operator()(int) const { return *p; }
-};
-__global__ void canary(const anycost::expr::Program* prog, const float* x, float* y) {
-  y[0] = anycost::expr::run_program<float>(*prog, Read{x}) + anycost::philox::normal_at(1, 0, threadIdx.x) +
-         anycost::expr::LeakyRelu{0.2}(x[0]);
-}
-int main() { return anycost::version_major; }
-EOF
-if nvcc -std=c++20 -arch=sm_"$CUDA_ARCH" --expt-relaxed-constexpr --diag-suppress=20012,20013 -DANYCOST_WITH_CUDA -Iinclude "${inc_deps[@]}" \
-     -c "$OUT/canary.cu" -o "$OUT/canary.o" > "$OUT/canary.log" 2>&1; then
-  ok "canary"
-else
-  cat "$OUT/canary.log" | head -40
-  fail "canary (see canary.log)"
-fi
+command -v pkg-config > /dev/null || cmake_deps+=("-DPKG_CONFIG_EXECUTABLE=$root/tools/gpu/pkg_config_lite.py")
+generator=()
+command -v ninja > /dev/null && generator=(-G Ninja)
 
 step "configure"
 bench=ON
-if [ "${SKIP_BENCH:-0}" = 1 ]; then bench=OFF; fi
-if ! cmake -S "$root" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DANYCOST_WITH_CUDA=ON \
-     -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" -DANYCOST_BUILD_EXAMPLES=ON -DANYCOST_BUILD_BENCHMARKS=$bench \
-     "${cmake_deps[@]}" > "$OUT/configure.log" 2>&1; then
+[ "${SKIP_BENCH:-0}" = 1 ] && bench=OFF
+configure() {
+  cmake -S "$root" -B "$BUILD" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DANYCOST_WITH_CUDA=ON \
+    -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" -DANYCOST_BUILD_EXAMPLES=ON -DANYCOST_BUILD_BENCHMARKS="$bench" \
+    "${cmake_deps[@]}"
+}
+if configure > "$LOGS/configure.log" 2>&1; then
+  ok "configure (benchmarks $bench)"
+else
   if [ $bench = ON ]; then
     echo "configure with benchmarks failed (Google Benchmark missing?); retrying without them"
     bench=OFF
     rm -rf "$BUILD"
-    cmake -S "$root" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DANYCOST_WITH_CUDA=ON \
-      -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" -DANYCOST_BUILD_EXAMPLES=ON -DANYCOST_BUILD_BENCHMARKS=OFF \
-      "${cmake_deps[@]}" >> "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; fail "configure"; }
-  else
-    tail -30 "$OUT/configure.log"
-    fail "configure"
   fi
+  logged configure.log "configure (benchmarks $bench)" configure || finish
 fi
-[ $status = 0 ] && ok "configure (benchmarks $bench)"
 
 step "build"
-targets=(test_cuda test_cuda_plans)
-[ $bench = ON ] && targets+=(bench_cuda)
-/usr/bin/time -f "build wall %e s" cmake --build "$BUILD" -j "$JOBS" --target "${targets[@]}" > "$OUT/build.log" 2>&1 \
-  && ok "build" || { grep -E 'error|Error' "$OUT/build.log" | head -40; fail "build (see build.log)"; }
-tail -1 "$OUT/build.log"
+targets=(test_cuda test_cuda_nvcc_consumer test_cuda_plans test_cuda_emulated example_anycost)
+[ $bench = ON ] && targets+=(bench_cuda bench_models)
+if ! logged build.log "build ${targets[*]}" cmake --build "$BUILD" -j "$JOBS" --target "${targets[@]}"; then
+  grep -E 'error' "$LOGS/build.log" | head -20
+  finish
+fi
 
-step "ctest -L cuda"
-if ctest --test-dir "$BUILD" -L cuda --output-on-failure --output-junit "$OUT/ctest_cuda.xml" \
-     > "$OUT/ctest_cuda.log" 2>&1; then
-  ok "ctest -L cuda"
+step "CUDA tests (ANYCOST_REQUIRE_GPU=1)"
+logged ctest_cuda.log "ctest -L cuda" ctest --test-dir "$BUILD" -L cuda --no-tests=error --output-on-failure \
+  -j 4 --output-junit "$LOGS/ctest_cuda.xml"
+grep -E 'tests passed|Failed|\*\*\*' "$LOGS/ctest_cuda.log" | tail -15
+logged ctest_backend.log "ctest -R test_cuda_(plans|emulated)" ctest --test-dir "$BUILD" \
+  -R '^test_cuda_(plans|emulated):' --no-tests=error --output-on-failure -j "$JOBS"
+
+step "compute-sanitizer and ANYCOST_CUDA_SYNC_CHECK on a subset"
+# Small tests that reach every kernel family (Catch2 tags: a comma is "or", "~" is "not"): the op parity suite's
+# elementwise, sum, view, upfirdn2d and small conv cases, transfers, Philox and streams. The GEMM-heavy [sync]
+# and [large] tests would take minutes under the sanitizers.
+subset='[elementwise],[reduce],[view],[upfirdn2d],[conv2d]~[large],[copy],[random],[stream]'
+test_cuda="$BUILD/tests/cuda/test_cuda"
+[ -x "$test_cuda" ] || test_cuda=$(find "$BUILD" -type f -name test_cuda -perm -u+x | head -1)
+if command -v compute-sanitizer > /dev/null; then
+  for tool in memcheck racecheck synccheck; do
+    logged "sanitizer_$tool.log" "compute-sanitizer --tool $tool" \
+      compute-sanitizer --tool "$tool" --error-exitcode 3 "$test_cuda" "$subset"
+  done
 else
-  fail "ctest -L cuda"
+  fail "compute-sanitizer not found"
 fi
-grep -E 'tests passed|Skipped|Failed|\*\*\*' "$OUT/ctest_cuda.log" | tail -40
-ctest --test-dir "$BUILD" -L backend --output-on-failure > "$OUT/ctest_backend.log" 2>&1 \
-  && ok "ctest -L backend" || fail "ctest -L backend"
-tail -3 "$OUT/ctest_backend.log"
-
-if [ $bench = ON ] && [ -x "$BUILD/benchmarks/cuda/bench_cuda" ]; then
-  step "CUDA op benchmarks"
-  "$BUILD/benchmarks/cuda/bench_cuda" --benchmark_min_time="$BENCH_MIN_TIME" --benchmark_format=console \
-    --benchmark_out="$OUT/bench_cuda.json" --benchmark_out_format=json 2>&1 | tee "$OUT/bench_cuda.txt" \
-    && ok "bench_cuda" || fail "bench_cuda"
-fi
-
-if [ "${SKIP_BENCH:-0}" != 1 ]; then
-  step "PyTorch reference"
-  python3 tools/gpu/torch_ops_bench.py --out "$OUT/torch_ops.json" --min-time 0.2 2>&1 | tee "$OUT/torch_ops.txt" \
-    && ok "torch_ops_bench" || fail "torch_ops_bench"
-  if [ -f "$OUT/bench_cuda.json" ]; then
-    python3 tools/gpu/ratios.py "$OUT/bench_cuda.json" "$OUT/torch_ops.json" | tee "$OUT/ratios.txt"
-  fi
-fi
+logged sync_check.log "ANYCOST_CUDA_SYNC_CHECK=1" env ANYCOST_CUDA_SYNC_CHECK=1 "$test_cuda" "$subset"
 
 step "generator on the GPU"
-gen_targets=(example_anycost)
-[ $bench = ON ] && gen_targets+=(bench_models)
-if cmake --build "$BUILD" -j "$JOBS" --target "${gen_targets[@]}" >> "$OUT/build.log" 2>&1; then
-  ok "build ${gen_targets[*]}"
-  # The same images from the built-in model on both devices (written as safetensors, compared below).
-  gen=("$BUILD/examples/anycost" generate --seed 3 --n 4 --batch 2 --ratio 0.5)
-  if "${gen[@]}" --device cuda --out "$OUT/cuda.png" --out "$OUT/cuda.safetensors" > "$OUT/generate_cuda.txt" 2>&1 &&
-     "${gen[@]}" --device cpu --out "$OUT/cpu.safetensors" > "$OUT/generate_cpu.txt" 2>&1; then
-    cat "$OUT/generate_cuda.txt"
-    if python3 - "$OUT/cpu.safetensors" "$OUT/cuda.safetensors" <<'PY'
+gen=("$BUILD/examples/anycost" generate --seed 3 --n 4 --batch 2 --ratio 0.5)
+if logged generate_cuda.txt "anycost generate --device cuda" \
+     "${gen[@]}" --device cuda --out "$LOGS/cuda.png" --out "$LOGS/cuda.safetensors" &&
+   logged generate_cpu.txt "anycost generate --device cpu" "${gen[@]}" --device cpu --out "$LOGS/cpu.safetensors"; then
+  logged generate_compare.txt "generate: CUDA images equal the CPU's within 1e-4" \
+    python3 - "$LOGS/cpu.safetensors" "$LOGS/cuda.safetensors" <<'PY'
 # Compares the `images` tensors (float32) of two safetensors files: u64 header size, JSON header, raw data.
 import array, json, struct, sys
 def images(path):
@@ -172,50 +161,35 @@ off = sum(1 for x, y in zip(cpu, gpu) if not abs(x - y) <= 1e-4)  # NaN counts
 print("anycost generate CUDA vs CPU: max abs diff %.2e, %d of %d values off by more than 1e-4" % (worst, off, len(cpu)))
 sys.exit(0 if len(cpu) == len(gpu) and off == 0 else 1)
 PY
-    then
-      ok "anycost generate --device cuda"
-    else
-      fail "anycost generate --device cuda: images differ from the CPU's"
-    fi
-  else
-    tail -20 "$OUT/generate_cuda.txt" "$OUT/generate_cpu.txt"
-    fail "anycost generate --device cuda"
-  fi
-  if [ $bench = ON ] && [ "${SKIP_BENCH:-0}" != 1 ]; then
-    "$BUILD/benchmarks/models/bench_models" --device=cuda --benchmark_min_time="$BENCH_MIN_TIME" \
-      --benchmark_out="$OUT/bench_models_cuda.json" --benchmark_out_format=json > "$OUT/bench_models_cuda.txt" 2>&1 \
-      && ok "bench_models --device=cuda" || fail "bench_models --device=cuda"
-    sed -n '/^Summary/,$p' "$OUT/bench_models_cuda.txt"
-    grep -E '^check' "$OUT/bench_models_cuda.txt"
-    python3 tools/gpu/torch_generator_bench.py --out "$OUT/torch_generator.json" --min-time "$BENCH_MIN_TIME" \
-      > "$OUT/torch_generator.txt" 2>&1 && ok "torch_generator_bench" || fail "torch_generator_bench"
-    if [ -f "$OUT/bench_models_cuda.json" ]; then
-      python3 tools/gpu/ratios.py "$OUT/bench_models_cuda.json" "$OUT/torch_generator.json" \
-        | tee "$OUT/ratios_generator.txt"
-    fi
-  fi
-else
-  grep -E 'error|Error' "$OUT/build.log" | tail -20
-  fail "build ${gen_targets[*]}"
+  cat "$LOGS/generate_compare.txt"
 fi
 
-# Hook for more GPU benchmarks (owned by benchmarks/*): one line per benchmark,
-# "<cmake target> <arguments...>"; each is built and run with its output in $OUT/extra_<target>.txt.
-if [ -f tools/gpu/extra_benchmarks.txt ] && [ "${SKIP_BENCH:-0}" != 1 ]; then
+if [ $bench = ON ]; then
+  step "benchmarks"
+  logged bench_cuda.txt "bench_cuda" "$BUILD/benchmarks/cuda/bench_cuda" --benchmark_min_time="$BENCH_MIN_TIME" \
+    --benchmark_out="$LOGS/bench_cuda.json" --benchmark_out_format=json
+  logged torch_ops.txt "torch_ops_bench" python3 tools/gpu/torch_ops_bench.py --out "$LOGS/torch_ops.json" \
+    --min-time "$BENCH_MIN_TIME"
+  [ -f "$LOGS/bench_cuda.json" ] && [ -f "$LOGS/torch_ops.json" ] &&
+    python3 tools/gpu/ratios.py "$LOGS/bench_cuda.json" "$LOGS/torch_ops.json" > "$LOGS/ratios.txt" 2>&1
+  logged bench_models_cuda.txt "bench_models --device=cuda" "$BUILD/benchmarks/models/bench_models" --device=cuda \
+    --benchmark_min_time="$BENCH_MIN_TIME" --benchmark_out="$LOGS/bench_models_cuda.json" --benchmark_out_format=json
+  logged torch_generator.txt "torch_generator_bench" python3 tools/gpu/torch_generator_bench.py \
+    --out "$LOGS/torch_generator.json" --min-time "$BENCH_MIN_TIME"
+  [ -f "$LOGS/bench_models_cuda.json" ] && [ -f "$LOGS/torch_generator.json" ] &&
+    python3 tools/gpu/ratios.py "$LOGS/bench_models_cuda.json" "$LOGS/torch_generator.json" \
+      > "$LOGS/ratios_generator.txt" 2>&1
+
+  # Hook for more GPU benchmarks (owned by benchmarks/*): one line per benchmark, "<cmake target> <arguments...>".
   while read -r target args; do
-    case "$target" in ''|\#*) continue ;; esac
+    case "$target" in '' | \#*) continue ;; esac
     step "extra benchmark $target $args"
-    if cmake --build "$BUILD" -j "$JOBS" --target "$target" >> "$OUT/build.log" 2>&1; then
+    if logged "build_extra_$target.log" "build extra $target" cmake --build "$BUILD" -j "$JOBS" --target "$target"; then
       exe=$(find "$BUILD" -type f -name "$target" -perm -u+x | head -1)
-      # shellcheck disable=SC2086
-      "$exe" $args > "$OUT/extra_$target.txt" 2>&1 && ok "extra $target" || fail "extra $target"
-    else
-      fail "build of extra $target"
+      # shellcheck disable=SC2086  # the arguments are split on purpose
+      logged "extra_$target.txt" "extra $target" "$exe" $args
     fi
-  done < tools/gpu/extra_benchmarks.txt
+  done < <(cat tools/gpu/extra_benchmarks.txt 2>/dev/null)
 fi
 
-step "done"
-cat "$OUT/summary.txt"
-echo "total $(($(date +%s) - t_start)) s"
-exit $status
+finish

@@ -74,6 +74,9 @@ def cases(torch):
     out.append(("elementwise/mul_add_16M", lambda: p * q + r, 0))
     out.append(("sum/channels_n4_c256_64x64", lambda: x64.sum((0, 2, 3)), 0))
     out.append(("sum/all_16M", lambda: p.sum(), 0))
+    out.append(("fill/16M", lambda: torch.full((1 << 24,), 0.5, device=dev), 0))
+    big = randn(4096, 4096)
+    out.append(("copy/flip_4096x4096", lambda: torch.flip(big, (0, 1)), 0))
     out.append(("copy/permute_n4_c256_64x64", lambda: x64.permute(0, 2, 3, 1).contiguous(), 0))
     out.append(("randn/16M", lambda: torch.randn(1 << 24, device=dev), 0))
     return out

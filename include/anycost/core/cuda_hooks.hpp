@@ -28,6 +28,7 @@ void copy_to_host(void* dst, const void* src, std::size_t bytes);
 void copy_to_device(void* dst, const void* src, std::size_t bytes);
 void copy_device_to_device(void* dst, const void* src, std::size_t bytes);
 void memset_zero(void* dst, std::size_t bytes);
+void fill(void* dst, DType dtype, std::int64_t n, double value);  // n contiguous elements, on the device
 void copy_strided(const StridedRef& dst, const StridedRef& src);  // same device, any dtypes
 int device_count();
 #else
@@ -40,6 +41,7 @@ inline void copy_to_host(void*, const void*, std::size_t) { not_compiled(); }
 inline void copy_to_device(void*, const void*, std::size_t) { not_compiled(); }
 inline void copy_device_to_device(void*, const void*, std::size_t) { not_compiled(); }
 inline void memset_zero(void*, std::size_t) { not_compiled(); }
+inline void fill(void*, DType, std::int64_t, double) { not_compiled(); }
 inline void copy_strided(const StridedRef&, const StridedRef&) { not_compiled(); }
 inline int device_count() { return 0; }
 #endif

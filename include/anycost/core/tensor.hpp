@@ -40,12 +40,16 @@ class Tensor {
   }
   static Tensor full(const Shape& shape, double value, DType dtype = DType::float32,
                      Device device = Device::cpu()) {
-    Tensor t = empty(shape, dtype, Device::cpu());
+    Tensor t = empty(shape, dtype, device);
+    if (device.is_cuda()) {  // filled on the device: no host buffer, no transfer (a backward seed stays queued)
+      if (t.numel() > 0) cuda_hooks::fill(t.raw_data(), dtype, t.numel(), value);
+      return t;
+    }
     dispatch_dtype(dtype, [&](auto z) {
       using T = decltype(z);
       std::fill_n(t.data<T>(), t.numel(), static_cast<T>(value));
     });
-    return device.is_cpu() ? t : t.to(device);
+    return t;
   }
   static Tensor ones(const Shape& shape, DType dtype = DType::float32, Device device = Device::cpu()) {
     return full(shape, 1.0, dtype, device);

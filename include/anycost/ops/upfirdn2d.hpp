@@ -38,10 +38,15 @@ inline Tensor upfirdn2d_tensor(const Tensor& x_, const Tensor& k_, const UpFirDn
   return out;
 }
 
-// The kernel rotated by 180 degrees.
+// The kernel rotated by 180 degrees (its elements in reverse order), on the kernel's device: a CUDA kernel is
+// flipped there, so a forward that records its backward never waits for the GPU.
 inline Tensor flip_kernel(const Tensor& k) {
-  const Tensor c = k.to(Device::cpu()).contiguous();
-  Tensor f = Tensor::empty(c.shape(), c.dtype());
+  const Tensor c = k.contiguous();
+  Tensor f = Tensor::empty(c.shape(), c.dtype(), c.device());
+  if (c.device().is_cuda()) {
+    backend::cuda::reverse_copy(c.strided_ref(), f.strided_ref());
+    return f;
+  }
   dispatch_dtype(c.dtype(), [&](auto z) {
     using T = decltype(z);
     const T* s = c.data<T>();
@@ -49,7 +54,7 @@ inline Tensor flip_kernel(const Tensor& k) {
     const std::int64_t n = c.numel();
     for (std::int64_t i = 0; i < n; ++i) d[i] = s[n - 1 - i];
   });
-  return f.to(k.device());
+  return f;
 }
 
 // Parameters of the adjoint op mapping an output of extent (ho, wo) back to an input of extent (h, w).

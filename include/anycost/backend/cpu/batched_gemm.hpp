@@ -24,6 +24,12 @@
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi"
+// nvcc's front end parses this header in a .cu consumer (host code, compiled by g++ after it): it does not know
+// `#pragma GCC unroll` (warning 1675) but passes the pragma on, so g++ builds the same loops in every unit.
+#if defined(__NVCC__)
+#pragma nv_diagnostic push
+#pragma nv_diag_suppress 1675
+#endif
 
 ANYCOST_NAMESPACE_BEGIN
 namespace backend::cpu {
@@ -168,9 +174,9 @@ __attribute__((target("avx2,fma"))) inline void micro_kernel_avx2(std::int64_t k
     const std::int64_t o = k * aks;
 #define ANYCOST_GEMM_ROW(row)                                                                                 \
   if constexpr (sizeof(T) == 4)                                                                               \
-    av = reinterpret_cast<V>(_mm256_broadcast_ss(reinterpret_cast<const float*>(a##row + o)));               \
+    av = __builtin_bit_cast(V, _mm256_broadcast_ss(reinterpret_cast<const float*>(a##row + o)));             \
   else                                                                                                        \
-    av = reinterpret_cast<V>(_mm256_broadcast_sd(reinterpret_cast<const double*>(a##row + o)));              \
+    av = __builtin_bit_cast(V, _mm256_broadcast_sd(reinterpret_cast<const double*>(a##row + o)));            \
   c##row##0 += av * b0;                                                                                       \
   c##row##1 += av * b1;
     ANYCOST_GEMM_ROW(0)
@@ -316,3 +322,6 @@ void batched_gemm(int count, std::int64_t m, std::int64_t n, std::int64_t k, Str
 ANYCOST_NAMESPACE_END
 
 #pragma GCC diagnostic pop
+#if defined(__NVCC__)
+#pragma nv_diagnostic pop
+#endif

@@ -1,18 +1,21 @@
 // Host-side declarations of every CUDA kernel entry point, over plain-data views, and the small run-time API of
-// the CUDA backend (anycost::cuda: device count, synchronisation, streams, the caching allocator).
+// the CUDA backend (anycost::cuda: device count, synchronisation, streams, the device allocator).
 //
 // Definitions live in backend/cuda/kernels/*.cuh, compiled by nvcc only through backend/cuda/units/*.cu, which
 // the CMake helper anycost_enable_cuda(<target>) adds to a program. In a CPU-only build each entry is an inline
 // stub that throws NotCompiledError, so layer code calls them unconditionally behind one device switch per op.
 // Nothing here includes a CUDA header: g++ translation units of a CUDA build see plain declarations.
 //
-// Global state (documented here because it is the only global besides the thread-local grad mode): one
-// process-wide registry holding, per device, the current stream, the cuBLAS handle and the caching allocator's
-// free lists. It is created on first use and its cached memory is released by empty_cache() or at exit.
+// Global state (documented here because it is the only global besides the thread-local grad mode and the
+// thread-local current streams): one process-wide registry holding, per device, the cuBLAS handle and the
+// allocator's memory pool. It is created on first use; the pool's unused memory is released by empty_cache() or
+// at exit. Debugging: ANYCOST_CUDA_SYNC_CHECK=1 synchronises after every launch and names a faulting kernel.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <exception>
 
 #include "anycost/backend/params.hpp"
 #include "anycost/core/cuda_hooks.hpp"
@@ -62,6 +65,10 @@ ANYCOST_CUDA_ENTRY(void conv2d_weight_grad(const StridedRef& x, const StridedRef
 ANYCOST_CUDA_ENTRY(void upfirdn2d(const StridedRef& x, const StridedRef& k, const StridedRef& out,
                                   const backend::UpFirDnParams& p))
 
+// out[i] = in[n - 1 - i] over two contiguous tensors of one dtype and size (the flipped FIR kernel of upfirdn2d's
+// backward, kept on the device).
+ANYCOST_CUDA_ENTRY(void reverse_copy(const StridedRef& in, const StridedRef& out))
+
 // out (contiguous) element i = Philox normal/uniform (key, first_block, i): bit-identical to the CPU.
 ANYCOST_CUDA_ENTRY(void fill_random(const StridedRef& out, std::uint64_t key, std::uint64_t first_block, bool normal))
 
@@ -75,13 +82,14 @@ ANYCOST_CUDA_ENTRY(void fill_random(const StridedRef& out, std::uint64_t key, st
 // ---- run-time API ---------------------------------------------------------------------------------------
 namespace cuda {
 
-// Counters of one device's caching allocator (bytes are the rounded block sizes the allocator hands out).
+// Counters of one device's allocator (a stream-ordered memory pool, see kernels/memory.cuh).
 struct MemoryStats {
-  std::size_t allocated_bytes = 0;       // held by live tensors
+  std::size_t allocated_bytes = 0;       // requested by live tensors and scratch buffers
   std::size_t peak_allocated_bytes = 0;  // maximum of allocated_bytes since start (or reset_peak_memory_stats)
-  std::size_t cached_bytes = 0;          // freed by tensors, kept for reuse
-  std::uint64_t device_allocations = 0;  // cudaMalloc calls made
-  std::uint64_t cache_hits = 0;          // allocations served from the cache
+  std::size_t reserved_bytes = 0;        // taken from the driver by the pool
+  std::size_t peak_reserved_bytes = 0;   // maximum of reserved_bytes since start (or reset_peak_memory_stats)
+  std::size_t cached_bytes = 0;          // reserved but not in use: kept for reuse, returned by empty_cache()
+  std::uint64_t allocations = 0;         // allocations served
 };
 
 #if defined(ANYCOST_WITH_CUDA)
@@ -96,10 +104,12 @@ void synchronize(int device = 0);
 void empty_cache();
 MemoryStats memory_stats(int device = 0);
 void reset_peak_memory_stats(int device = 0);
-// The stream every anycost launch on `device` uses (a cudaStream_t; nullptr is the legacy default stream).
+// The stream every anycost launch of the calling thread on `device` uses (a cudaStream_t; nullptr, the legacy
+// default stream, until the thread sets one).
 void* current_stream(int device = 0);
-// Makes `stream` (a cudaStream_t owned by the caller) the current stream of `device`. The previous stream is
-// synchronised first, so memory the allocator recycles is never shared between two streams in flight.
+// Makes `stream` (a cudaStream_t owned by the caller, created on `device`; checked) the calling thread's current
+// stream of `device`. The previous stream is synchronised first, so only the current stream can still use memory
+// the allocator recycles. The stream must stay alive while it is current: prefer StreamGuard.
 void set_current_stream(void* stream, int device = 0);
 #else
 inline int device_count() { return 0; }
@@ -112,6 +122,36 @@ inline void empty_cache() {}
 [[noreturn]] inline void* current_stream(int = 0) { cuda_hooks::not_compiled(); }
 [[noreturn]] inline void set_current_stream(void*, int = 0) { cuda_hooks::not_compiled(); }
 #endif
+
+// Makes `stream` the calling thread's current stream of `device` for a scope and restores the previous one at
+// its end (synchronising `stream` then, see set_current_stream), so a stream destroyed after the scope is never
+// left current.
+class StreamGuard {
+ public:
+  explicit StreamGuard(void* stream, int device = 0) : device_(device), prev_(current_stream(device)) {
+    set_current_stream(stream, device);
+  }
+  // The previous stream is restored in any case; a failed synchronisation throws, or is printed when the scope
+  // is already left by an exception (a second exception would terminate).
+  ~StreamGuard() noexcept(false) {
+    if (std::uncaught_exceptions() == unwinding_) {
+      set_current_stream(prev_, device_);
+      return;
+    }
+    try {
+      set_current_stream(prev_, device_);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "anycost: StreamGuard: %s\n", e.what());
+    }
+  }
+  StreamGuard(const StreamGuard&) = delete;
+  StreamGuard& operator=(const StreamGuard&) = delete;
+
+ private:
+  int device_;
+  void* prev_;
+  int unwinding_ = std::uncaught_exceptions();
+};
 
 }  // namespace cuda
 ANYCOST_NAMESPACE_END

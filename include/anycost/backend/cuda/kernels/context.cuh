@@ -1,17 +1,22 @@
-// Per-device CUDA state, the one documented global of the CUDA backend (besides the thread-local grad mode):
-// a registry created on first use that holds, for each device, the current stream (nullptr, the legacy default
-// stream, until set_current_stream), the caching allocator and the cuBLAS handle.
+// Per-device CUDA state, the one documented global of the CUDA backend (besides the thread-local grad mode and
+// current streams): a registry created on first use that holds, for each device, the allocator and the cuBLAS
+// handle. The current stream is per thread and per device (as in CUDA and PyTorch): nullptr, the legacy default
+// stream, until set_current_stream or a StreamGuard changes it on that thread.
 //
 // Lifetime: the registry is never destroyed (tensors held in static storage may release memory during static
-// destruction). At exit, a handler returns the cached blocks to the driver and switches deallocation to plain
-// cudaFree. cuBLAS handles are left to the driver's process teardown: destroying them from an exit handler
+// destruction). At exit, a handler returns the pools' unused memory to the driver and switches deallocation to
+// plain cudaFree. cuBLAS handles are left to the driver's process teardown: destroying them from an exit handler
 // races the runtime's own shutdown. Host code that needs the CUDA headers: included by the CUDA units only.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
+#include <string>
+#include <string_view>
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -58,8 +63,7 @@ inline void require_device(int device) {
 
 struct Registry {
   std::mutex mutex;  // guards lazy creation below
-  std::atomic<CachingAllocator*> allocators[max_devices] = {};
-  std::atomic<cudaStream_t> streams[max_devices] = {};
+  std::atomic<DeviceAllocator*> allocators[max_devices] = {};
   cublasHandle_t blas[max_devices] = {};
   std::mutex blas_mutex[max_devices];  // a cuBLAS handle is used by one thread at a time
   std::atomic<bool> exiting{false};
@@ -71,29 +75,62 @@ inline Registry& registry() {
     std::atexit([] {
       Registry& g = registry();
       g.exiting.store(true);
-      for (auto& a : g.allocators)
-        if (CachingAllocator* p = a.load()) p->release_cached();
+      for (auto& a : g.allocators) {
+        if (DeviceAllocator* p = a.load()) {
+          try {
+            p->release_cached();
+          } catch (const std::exception& e) {  // nothing can be thrown at exit: say what went wrong
+            std::fprintf(stderr, "anycost: releasing CUDA memory at exit failed: %s\n", e.what());
+          }
+        }
+      }
     });
     return reg;
   }();
   return *r;
 }
 
-inline CachingAllocator& allocator(int device) {
+inline DeviceAllocator& allocator(int device) {
   require_device(device);
   Registry& r = registry();
-  CachingAllocator* a = r.allocators[device].load(std::memory_order_acquire);
+  DeviceAllocator* a = r.allocators[device].load(std::memory_order_acquire);
   if (a) return *a;
   std::lock_guard<std::mutex> lock(r.mutex);
   a = r.allocators[device].load();
   if (!a) {
-    a = new CachingAllocator(device);
+    a = new DeviceAllocator(device);
     r.allocators[device].store(a, std::memory_order_release);
   }
   return *a;
 }
 
-inline cudaStream_t stream(int device) { return registry().streams[device].load(std::memory_order_acquire); }
+// The calling thread's current stream of `device` (device already validated by the caller).
+inline cudaStream_t& thread_stream(int device) {
+  thread_local cudaStream_t streams[max_devices] = {};
+  return streams[device];
+}
+inline cudaStream_t stream(int device) { return thread_stream(device); }
+
+// ANYCOST_CUDA_SYNC_CHECK=1: every launch is followed by a synchronisation and a check, so that a kernel fault is
+// reported at the kernel that caused it (by name) instead of at the next synchronising call. For debugging:
+// it serialises host and device.
+inline bool sync_check_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("ANYCOST_CUDA_SYNC_CHECK");
+    return v && *v && std::strcmp(v, "0") != 0;
+  }();
+  return on;
+}
+
+// A readable name for the kernel of functor type Op (from the compiler's signature of this function).
+template <class Op>
+std::string_view kernel_name() {
+  std::string_view f = __PRETTY_FUNCTION__;
+  const std::size_t at = f.find("Op = ");
+  if (at == std::string_view::npos) return f;
+  f.remove_prefix(at + 5);
+  return f.substr(0, f.find_first_of(";]"));
+}
 
 // The device that owns a device pointer (0 when there is a single device, without asking the driver).
 inline int pointer_device(const void* p) {
@@ -136,6 +173,18 @@ class LaunchContext {
   DeviceGuard guard_;
   cudaStream_t stream_;
 };
+
+// Checks the launch just made on ctx's stream (configuration errors at once; with ANYCOST_CUDA_SYNC_CHECK=1 also
+// the kernel's execution), naming `kernel`.
+template <class Context>
+void check_launch(const Context& ctx, std::string_view kernel) {
+  cudaError_t e = cudaGetLastError();
+  if (e == cudaSuccess && sync_check_enabled()) e = cudaStreamSynchronize(ctx.stream());
+  if (e != cudaSuccess) [[unlikely]] {
+    const std::string what = "the launch of " + std::string(kernel) + " on cuda:" + std::to_string(ctx.device());
+    raise_cuda_error(e, what.c_str(), __FILE__, __LINE__);
+  }
+}
 
 // The device's cuBLAS handle bound to its current stream, held for the scope.
 class BlasLease {

@@ -1,5 +1,5 @@
 // The three convolutions on CUDA: the drivers of conv_plan.hpp run with im2col / col2im / permute kernels and
-// cuBLAS GEMMs. Column buffers come from the caching allocator and are capped (conv_column_budget_bytes), so a
+// cuBLAS GEMMs. Column buffers come from the device allocator and are capped (conv_column_budget_bytes), so a
 // large batch is processed in chunks of images. nvcc only: included by units/conv2d.cu.
 #pragma once
 
@@ -36,28 +36,6 @@ struct PermuteOp {
     const std::int64_t q = e % p, t = e / p, i = t % nb, r = t / nb;
     dst[e] = src[(i * rows + r) * p + q];
   }
-};
-
-// Typed device buffer from the caching allocator.
-template <class T>
-class DeviceBuffer {
- public:
-  DeviceBuffer(int device, std::int64_t count) : device_(device), bytes_(static_cast<std::size_t>(count) * sizeof(T)) {
-    if (bytes_) p_ = static_cast<T*>(allocator(device).allocate(bytes_));
-  }
-  DeviceBuffer(DeviceBuffer&& o) noexcept : device_(o.device_), bytes_(o.bytes_), p_(o.p_) { o.p_ = nullptr; }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(DeviceBuffer&&) = delete;
-  ~DeviceBuffer() {
-    if (p_) cuda_hooks::deallocate(device_, p_, bytes_);
-  }
-  T* get() const { return p_; }
-
- private:
-  int device_;
-  std::size_t bytes_;
-  T* p_ = nullptr;
 };
 
 class CudaConvExec {

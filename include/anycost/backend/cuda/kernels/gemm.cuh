@@ -37,6 +37,7 @@ void gemm_strided_batched(DType dtype, bool trans_a, bool trans_b, std::int64_t 
                                                       static_cast<const double*>(a), la, stride_a, &beta,
                                                       static_cast<double*>(c), ldc, stride_c, batch));
   }
+  detail::check_launch(ctx, dtype == DType::float32 ? "cublasSgemmStridedBatched_64" : "cublasDgemmStridedBatched_64");
 }
 
 }  // namespace backend::cuda

@@ -25,7 +25,20 @@ void launch_for_each(const LaunchContext& ctx, const Op& op, std::int64_t n) {
   static_assert(std::is_trivially_copyable_v<Op>, "kernel arguments must be plain data");
   if (n <= 0) return;
   for_each_kernel<Op><<<ctx.blocks(n, block_threads), block_threads, 0, ctx.stream()>>>(op, n);
-  ANYCOST_CUDA_CHECK_LAUNCH();
+  check_launch(ctx, kernel_name<Op>());
+}
+
+// The element count of a view that must be contiguous (throws ValueError naming `op` otherwise).
+inline std::int64_t contiguous_numel(const StridedRef& r, const char* op) {
+  std::int64_t n = 1, expected = 1;
+  bool contiguous = true;
+  for (int d = r.rank - 1; d >= 0; --d) {
+    n *= r.shape[d];
+    if (r.shape[d] != 1 && r.strides[d] != expected) contiguous = false;
+    expected *= r.shape[d];
+  }
+  ANYCOST_CHECK(contiguous, ValueError, op, ": expects contiguous tensors");
+  return n;
 }
 
 }  // namespace backend::cuda::detail

@@ -26,14 +26,7 @@ struct PhiloxFillOp {
 }  // namespace detail
 
 void fill_random(const StridedRef& out, std::uint64_t key, std::uint64_t first_block, bool normal) {
-  std::int64_t n = 1, expected = 1;
-  bool contiguous = true;
-  for (int d = out.rank - 1; d >= 0; --d) {
-    n *= out.shape[d];
-    if (out.shape[d] != 1 && out.strides[d] != expected) contiguous = false;
-    expected *= out.shape[d];
-  }
-  ANYCOST_CHECK(contiguous, ValueError, "fill_random: the output must be contiguous");
+  const std::int64_t n = detail::contiguous_numel(out, "fill_random");
   if (n == 0) return;
   const detail::LaunchContext ctx(out.data);
   dispatch_dtype(out.dtype, [&](auto z) {

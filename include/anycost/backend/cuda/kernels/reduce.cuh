@@ -68,25 +68,6 @@ struct FinishSplitsOp {
   }
 };
 
-// Device scratch from the caching allocator, returned at scope exit (stream order keeps reuse safe).
-class Scratch {
- public:
-  Scratch(int device, std::size_t bytes) : device_(device), bytes_(bytes) {
-    if (bytes_) p_ = allocator(device).allocate(bytes_);
-  }
-  ~Scratch() {
-    if (p_) cuda_hooks::deallocate(device_, p_, bytes_);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  void* get() const { return p_; }
-
- private:
-  int device_;
-  std::size_t bytes_;
-  void* p_ = nullptr;
-};
-
 template <class T>
 void sum_keepdim_typed(const LaunchContext& ctx, const ReducePlan& plan, const T* in, T* out) {
   const ReduceSchedule s = schedule_reduce(plan, static_cast<std::int64_t>(sm_count(ctx.device())) * 8);
@@ -97,12 +78,11 @@ void sum_keepdim_typed(const LaunchContext& ctx, const ReducePlan& plan, const T
   const std::int64_t tasks = plan.n_out * s.splits;
   const std::int64_t max_blocks = static_cast<std::int64_t>(sm_count(ctx.device())) * 32;
   const unsigned blocks = static_cast<unsigned>(tasks < max_blocks ? tasks : max_blocks);
-  Scratch partial(ctx.device(), s.splits > 1 ? static_cast<std::size_t>(tasks) * sizeof(double) : 0);
-  sum_blocks_kernel<T><<<blocks, block_threads, 0, ctx.stream()>>>(plan, in, out, static_cast<double*>(partial.get()),
-                                                                   s.splits, s.chunk);
-  ANYCOST_CUDA_CHECK_LAUNCH();
+  const DeviceBuffer<double> partial(ctx.device(), s.splits > 1 ? tasks : 0);
+  sum_blocks_kernel<T><<<blocks, block_threads, 0, ctx.stream()>>>(plan, in, out, partial.get(), s.splits, s.chunk);
+  check_launch(ctx, "sum_blocks_kernel");
   if (s.splits > 1)
-    launch_for_each(ctx, FinishSplitsOp<T>{plan, static_cast<const double*>(partial.get()), s.splits, out}, plan.n_out);
+    launch_for_each(ctx, FinishSplitsOp<T>{plan, partial.get(), s.splits, out}, plan.n_out);
 }
 }  // namespace detail
 

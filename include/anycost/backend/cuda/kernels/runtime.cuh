@@ -1,4 +1,4 @@
-// Memory hooks for core (allocation through the caching allocator, transfers, memset, strided copies with dtype
+// Memory hooks for core (allocation through the device allocator, transfers, memset, strided copies with dtype
 // conversion) and the anycost::cuda run-time API. nvcc only: included by units/runtime.cu.
 #pragma once
 
@@ -32,10 +32,19 @@ void launch_copy(const LaunchContext& ctx, const CollapsedGeometry& g, const Str
   });
 }
 
-// Synchronises the current stream of `device` (made current for the call).
+// Synchronises the calling thread's current stream of `device` (made current for the call), and raises the
+// error of a failed deallocation on it, if any.
 inline void sync_device_stream(int device) {
   DeviceGuard guard(device);
   ANYCOST_CUDA_CHECK(cudaStreamSynchronize(stream(device)));
+  if (DeviceAllocator* a = registry().allocators[device].load()) a->raise_deferred_error();
+}
+
+// Whether host memory is ordinary pageable memory (not page-locked, registered or managed).
+inline bool is_pageable(const void* p) {
+  cudaPointerAttributes attr{};
+  ANYCOST_CUDA_CHECK(cudaPointerGetAttributes(&attr, p));
+  return attr.type == cudaMemoryTypeUnregistered;
 }
 
 }  // namespace backend::cuda::detail
@@ -45,15 +54,20 @@ namespace cuda_hooks {
 
 int device_count() { return backend::cuda::detail::device_probe().count; }
 
-void* allocate(int device, std::size_t bytes) { return backend::cuda::detail::allocator(device).allocate(bytes); }
+void* allocate(int device, std::size_t bytes) {
+  using namespace backend::cuda::detail;
+  DeviceAllocator& a = allocator(device);
+  DeviceGuard guard(device);
+  return a.allocate(bytes, stream(device));
+}
 
 void deallocate(int device, void* p, std::size_t bytes) {
   using namespace backend::cuda::detail;
   if (!p) return;
   Registry& r = registry();
-  CachingAllocator* a = device >= 0 && device < max_devices ? r.allocators[device].load() : nullptr;
+  DeviceAllocator* a = device >= 0 && device < max_devices ? r.allocators[device].load() : nullptr;
   if (a && !r.exiting.load())
-    a->deallocate(p, bytes);
+    a->deallocate(p, bytes, stream(device));  // the last user of the block is this thread's current stream
   else
     (void)cudaFree(p);  // at exit the runtime may already be going down: errors are irrelevant then
 }
@@ -70,8 +84,12 @@ void copy_to_device(void* dst, const void* src, std::size_t bytes) {
   using namespace backend::cuda::detail;
   if (bytes == 0) return;
   const LaunchContext ctx(dst);
-  // From pageable memory the call returns once the source has been staged, so the host buffer may go.
   ANYCOST_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ctx.stream()));
+  // From pageable memory the call returns once the source has been staged, so the caller may free or overwrite
+  // it. From page-locked (or managed) memory the copy runs later, straight from the source, which the caller owns
+  // and may release on return: wait for it. anycost never allocates such memory itself; it comes from buffers a
+  // program registered or allocated with cudaHostAlloc and wrapped as CPU tensors.
+  if (!is_pageable(src)) ANYCOST_CUDA_CHECK(cudaStreamSynchronize(ctx.stream()));
 }
 
 void copy_device_to_device(void* dst, const void* src, std::size_t bytes) {
@@ -135,13 +153,13 @@ void empty_cache() {
   using namespace backend::cuda::detail;
   if (device_probe().count == 0) return;
   for (auto& a : registry().allocators)
-    if (CachingAllocator* p = a.load()) p->release_cached();
+    if (DeviceAllocator* p = a.load()) p->release_cached();
 }
 
 MemoryStats memory_stats(int device) {
   using namespace backend::cuda::detail;
   require_device(device);
-  CachingAllocator* a = registry().allocators[device].load();
+  DeviceAllocator* a = registry().allocators[device].load();
   return a ? a->stats() : MemoryStats{};
 }
 
@@ -155,8 +173,20 @@ void* current_stream(int device) {
 void set_current_stream(void* s, int device) {
   using namespace backend::cuda::detail;
   require_device(device);
-  sync_device_stream(device);
-  registry().streams[device].store(static_cast<cudaStream_t>(s), std::memory_order_release);
+  const auto next = static_cast<cudaStream_t>(s);
+  if (next == stream(device)) return;
+  if (next != nullptr && next != cudaStreamLegacy && next != cudaStreamPerThread) {
+    // A stream of another device, or a handle the runtime does not know, is refused before anything is queued.
+    int owner = -1;
+    ANYCOST_CUDA_CHECK(cudaStreamGetDevice(next, &owner));
+    ANYCOST_CHECK(owner == device, DeviceError, "set_current_stream: the stream belongs to cuda:", owner,
+                  ", not to cuda:", device);
+  }
+  // Switched first, so that even a failing synchronisation (it throws) leaves no stale stream current.
+  const cudaStream_t prev = stream(device);
+  thread_stream(device) = next;
+  DeviceGuard guard(device);
+  ANYCOST_CUDA_CHECK(cudaStreamSynchronize(prev));
 }
 
 }  // namespace cuda
