@@ -11,7 +11,7 @@ safetensors format (written here with struct/json; no safetensors package needed
 (format, source file, lr_mlp). The C++ loader (include/anycost/models/checkpoint.hpp) infers the
 architecture from the names and shapes.
 
---self-test DIR builds a tiny generator with random weights using the spec-derived reference implementation
+--self-test DIR builds a tiny generator with random weights using the independent reference implementation
 (tools/reference/anycost_generator.py), saves it as DIR/tiny_generator.pt in the official layout ({'g_ema':
 state_dict}), converts it to DIR/tiny_generator.safetensors, reads the result back and compares every
 tensor, and writes DIR/tiny_reference.safetensors with latents and the reference's images for the C++ side

@@ -44,6 +44,14 @@ TEST_CASE("fused elementwise expressions match across devices", "[cuda][elementw
         return Var(t * v[1] + t * t * v[1] - v[1] / (t * t + 1.0) + t * 3.0 - v[1] * v[1] * t + tanh(t - v[1]));
       },
       {m, randn_cpu({5, 6}, 5)}, elementwise_tol);
+  // Derivatives of a deep chain outgrow one program (64 instructions): they run in parts.
+  compare_devices(
+      "deep chain, second order in parts",
+      [](const std::vector<Var>& v) {
+        const Var& x = v[0];
+        return Var(tanh(sigmoid(exp(tanh(x * 0.5 + 0.1) * 0.3) - 1.0) * 2.0 + 0.2) * tanh(x));
+      },
+      {a}, elementwise_tol);
   compare_devices(
       "float64", [](const std::vector<Var>& v) { return Var(lrelu(v[0] * v[1] + v[2], 0.2) * exp(v[0])); },
       {a.to(DType::float64), b.to(DType::float64), c.to(DType::float64)}, f64_tol);

@@ -1,6 +1,7 @@
-// The CPU fused-expression loop (expr/eval_cpu.hpp) evaluates whole vectors with selects as blends; every
-// element must be the value the scalar functor gives, for contiguous, strided and broadcast operands, the
-// vector body and its scalar tail, and the special values (signed zeros, infinities, NaN, denormals).
+// The CPU fused-expression paths: float's compiled loop (expr/eval_cpu.hpp) evaluates whole vectors with selects
+// as blends, double's runs the lowered program a block at a time (backend/cpu/program.hpp). Every element must
+// be the value the scalar functor gives, for contiguous, strided and broadcast operands, the vector body and its
+// scalar tail, and the special values (signed zeros, infinities, NaN, denormals).
 #include <cmath>
 #include <cstring>
 #include <limits>

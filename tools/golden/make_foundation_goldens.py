@@ -255,7 +255,7 @@ def upfirdn():
 
 
 def r1_discriminator():
-    """R1 for a small D: fromRGB 1x1 -> 3x3 conv -> blur + 3x3 stride-2 conv -> linear head (reference 3.1)."""
+    """R1 for a small D: fromRGB 1x1 -> 3x3 conv -> blur + 3x3 stride-2 conv -> linear head (StyleGAN2's residual D, Karras et al. 2020, Fig. 7c)."""
     gen = Inputs(606)
     x = gen.normal(2, 3, 8, 8)
     params = {

@@ -6,7 +6,7 @@
 model.safetensors    a 32x32 generator (style_dim 16, n_mlp 2, widths 4:32 8:24 16:16 32:16) with random
                      weights, non-zero biases and noise weights, in the reference state_dict layout
 cases.safetensors    latents, the configurations used, and the reference images (float32), computed in
-                     float64 by tools/reference/anycost_generator.py (written from the spec, section 1-2):
+                     float64 by tools/reference/anycost_generator.py (an independent float64 implementation):
    z, z2, wplus_in, w_avg, noise_<l>         inputs
    w                                         mapping(z)
    full, full_rgb_<r>                        full width, 32x32, and the intermediate ToRGB images

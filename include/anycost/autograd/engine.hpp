@@ -135,7 +135,9 @@ inline void run_backward(const std::vector<Edge>& roots, std::vector<Var> root_g
     auto visit = [&](Node* n) {
       auto [it, fresh] = index.try_emplace(n, static_cast<std::ptrdiff_t>(tasks.size()));
       if (fresh) {
-        tasks.push_back({.node = n, .first_child = children.size()});
+        tasks.emplace_back();
+        tasks.back().node = n;
+        tasks.back().first_child = children.size();
         children.resize(children.size() + n->next_edges.size(), -1);
         stack.emplace_back(it->second, 0);
       }

@@ -2,6 +2,7 @@
 // modified in place after it was saved for backward.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -13,6 +14,32 @@
 
 ANYCOST_NAMESPACE_BEGIN
 
+// Tensor memory on the host, the CPU counterpart of cuda::MemoryStats: every Storage that allocates host memory
+// counts (not memory-mapped checkpoints, not the kernels' scratch arenas), so a benchmark can report the peak
+// of one pass. Process-wide; two relaxed atomics per allocation.
+struct HostMemoryStats {
+  std::size_t allocated_bytes = 0;       // held by live tensors
+  std::size_t peak_allocated_bytes = 0;  // maximum of allocated_bytes since start (or reset_host_peak_memory)
+};
+
+namespace detail {
+inline std::atomic<std::size_t> host_allocated{0}, host_peak{0};
+inline void count_host_alloc(std::size_t bytes) {
+  const std::size_t now = host_allocated.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  std::size_t peak = host_peak.load(std::memory_order_relaxed);
+  while (now > peak && !host_peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
+}  // namespace detail
+
+inline HostMemoryStats host_memory_stats() {
+  return {detail::host_allocated.load(std::memory_order_relaxed), detail::host_peak.load(std::memory_order_relaxed)};
+}
+// Starts a new peak from what is allocated now.
+inline void reset_host_peak_memory() {
+  detail::host_peak.store(detail::host_allocated.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
 class Storage {
  public:
   Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(device) {
@@ -22,6 +49,7 @@ class Storage {
       // aligned), since memalign costs hundreds of instructions and dominated recording a scalar op.
       data_ = bytes_ < 1024 ? std::malloc(bytes_) : std::aligned_alloc(64, (bytes_ + 63) / 64 * 64);
       if (!data_) throw std::bad_alloc();
+      detail::count_host_alloc(bytes_);
     } else {
       data_ = cuda_hooks::allocate(device.index, bytes_);
     }
@@ -31,10 +59,12 @@ class Storage {
       : data_(data), bytes_(bytes), device_(device), owner_(std::move(keep_alive)) {}
   ~Storage() {
     if (owner_ || !data_) return;
-    if (device_.is_cpu())
+    if (device_.is_cpu()) {
       std::free(data_);
-    else
+      detail::host_allocated.fetch_sub(bytes_, std::memory_order_relaxed);
+    } else {
       cuda_hooks::deallocate(device_.index, data_, bytes_);
+    }
   }
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;

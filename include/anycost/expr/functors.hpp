@@ -13,7 +13,7 @@ namespace expr {
 #define ANYCOST_FUNCTOR_UNARY(F, name, value, partial)                    \
   struct F {                                                              \
     template <class T>                                                    \
-    T operator()(T x) const {                                             \
+    ANYCOST_HOST_DEVICE T operator()(T x) const {                         \
       return value;                                                       \
     }                                                                     \
     backend::Instr instr() const { return {backend::Op::name, 0, 0, 0}; } \
@@ -22,7 +22,7 @@ namespace expr {
   struct F {                                                              \
     double q;                                                             \
     template <class T>                                                    \
-    T operator()(T x) const {                                             \
+    ANYCOST_HOST_DEVICE T operator()(T x) const {                         \
       return value;                                                       \
     }                                                                     \
     backend::Instr instr() const { return {backend::Op::name, 0, q, 0}; } \
@@ -31,7 +31,7 @@ namespace expr {
   struct F {                                                                \
     double q0, q1;                                                          \
     template <class T>                                                      \
-    T operator()(T x) const {                                               \
+    ANYCOST_HOST_DEVICE T operator()(T x) const {                           \
       return value;                                                         \
     }                                                                       \
     backend::Instr instr() const { return {backend::Op::name, 0, q0, q1}; } \
@@ -39,7 +39,7 @@ namespace expr {
 #define ANYCOST_FUNCTOR_BINARY(F, name, value, partial_a, partial_b)      \
   struct F {                                                              \
     template <class T>                                                    \
-    T operator()(T a, T b) const {                                        \
+    ANYCOST_HOST_DEVICE T operator()(T a, T b) const {                    \
       return value;                                                       \
     }                                                                     \
     backend::Instr instr() const { return {backend::Op::name, 0, 0, 0}; } \

@@ -50,6 +50,21 @@ struct stack_need<Binary<F, A, B>>
     : std::integral_constant<int, (stack_need<A>::value > 1 + stack_need<B>::value ? stack_need<A>::value
                                                                                     : 1 + stack_need<B>::value)> {};
 
+// Instructions the postfix program of E has (one per node).
+template <class E>
+struct instr_count : std::integral_constant<int, 1> {};
+template <class F, class A>
+struct instr_count<Unary<F, A>> : std::integral_constant<int, 1 + instr_count<A>::value> {};
+template <class F, class A, class B>
+struct instr_count<Binary<F, A, B>> : std::integral_constant<int, 1 + instr_count<A>::value + instr_count<B>::value> {};
+
+// Whether E lowers into one program; a larger tree (derivatives of deep chains grow quadratically) is run in
+// parts (expr/evaluate.hpp).
+template <class E>
+inline constexpr bool fits_program_v = instr_count<E>::value <= backend::Program::max_instrs &&
+                                       leaf_count_v<E> <= backend::Program::max_leaves &&
+                                       stack_need<E>::value <= backend::Program::max_stack;
+
 template <class E>
 backend::Program lower(const E& e) {
   static_assert(stack_need<E>::value <= backend::Program::max_stack,

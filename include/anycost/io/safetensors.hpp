@@ -1,4 +1,4 @@
-// safetensors: the native checkpoint format (conventions §3.10, 13 and 14).
+// safetensors: the native checkpoint format (the format of Hugging Face's safetensors library).
 //
 // Layout: 8-byte little-endian header length N, N bytes of UTF-8 JSON
 //   {"<name>": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ..., "__metadata__": {"k": "v"}}

@@ -1,4 +1,4 @@
-// The mapping network z -> w of StyleGAN2 (Karras et al. 2020, Fig. 2; PixelNorm from Karras et al. 2018,
+// The mapping network z -> w of StyleGAN (Karras et al. 2019, Sec. 2; PixelNorm from Karras et al. 2018,
 // Sec. 4.2): then n_mlp EqualLinear(style_dim -> style_dim,
 // lr_mul, lrelu) layers. State names: style.1.* ... style.<n_mlp>.* (style.0 is the parameter-free
 // PixelNorm). It maps the last dim of any tensor [..., style_dim] row by row, and is never sliced.

@@ -11,7 +11,7 @@
 // The temporary file is `.<name>.tmp.<random>` in the destination's directory: rename(2) is atomic only
 // within one file system. A symbolic link at `path` is replaced by a regular file, not followed.
 //
-// util may include the standard library only (conventions §3.3), so failures are std::system_error; the io
+// util may include the standard library only (tests/hygiene/check_includes.cmake), so failures are std::system_error; the io
 // layer turns them into anycost::IoError. POSIX calls (open, fsync, rename) are the point of this header.
 #pragma once
 
