@@ -25,6 +25,7 @@ TEST_CASE("host memory stats count live tensors and their peak", "[storage]") {
   const HostMemoryStats after = host_memory_stats();
   CHECK(after.allocated_bytes == before.allocated_bytes);
   CHECK(after.peak_allocated_bytes == before.allocated_bytes + 2 * bytes);
+  CHECK(after.total_allocated_bytes == before.total_allocated_bytes + 2 * bytes);
   reset_host_peak_memory();
   CHECK(host_memory_stats().peak_allocated_bytes == before.allocated_bytes);
 }

@@ -16,15 +16,17 @@ ANYCOST_NAMESPACE_BEGIN
 
 // Tensor memory on the host, the CPU counterpart of cuda::MemoryStats: every Storage that allocates host memory
 // counts (not memory-mapped checkpoints, not the kernels' scratch arenas), so a benchmark can report the peak
-// of one pass. Process-wide; two relaxed atomics per allocation.
+// of one pass. Process-wide; three relaxed atomics per allocation.
 struct HostMemoryStats {
-  std::size_t allocated_bytes = 0;       // held by live tensors
-  std::size_t peak_allocated_bytes = 0;  // maximum of allocated_bytes since start (or reset_host_peak_memory)
+  std::size_t allocated_bytes = 0;        // held by live tensors
+  std::size_t peak_allocated_bytes = 0;   // maximum of allocated_bytes since start (or reset_host_peak_memory)
+  std::size_t total_allocated_bytes = 0;  // every allocation since start: the traffic a pass causes
 };
 
 namespace detail {
-inline std::atomic<std::size_t> host_allocated{0}, host_peak{0};
+inline std::atomic<std::size_t> host_allocated{0}, host_peak{0}, host_total{0};
 inline void count_host_alloc(std::size_t bytes) {
+  host_total.fetch_add(bytes, std::memory_order_relaxed);
   const std::size_t now = host_allocated.fetch_add(bytes, std::memory_order_relaxed) + bytes;
   std::size_t peak = host_peak.load(std::memory_order_relaxed);
   while (now > peak && !host_peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
@@ -33,7 +35,8 @@ inline void count_host_alloc(std::size_t bytes) {
 }  // namespace detail
 
 inline HostMemoryStats host_memory_stats() {
-  return {detail::host_allocated.load(std::memory_order_relaxed), detail::host_peak.load(std::memory_order_relaxed)};
+  return {detail::host_allocated.load(std::memory_order_relaxed), detail::host_peak.load(std::memory_order_relaxed),
+          detail::host_total.load(std::memory_order_relaxed)};
 }
 // Starts a new peak from what is allocated now.
 inline void reset_host_peak_memory() {
