@@ -1,6 +1,7 @@
 // anycost: the command-line tool. Subcommands:
 //
 //   anycost generate [flags]   images from a generator at any width and resolution (see usage below)
+//   anycost train [flags]      stage-wise Anycost GAN training on an image folder (anycost/train/trainer.hpp)
 //
 // Without --model, `generate` runs a built-in *untrained* generator (seeded random weights: 64x64,
 // style_dim 256, n_mlp 8, channel_max 256), so `anycost generate --out sample.png` works out of the box and
@@ -9,6 +10,9 @@
 // Exit status: 0 on success, 1 on errors (files, formats, devices), 2 for bad flags.
 #include <malloc.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <csignal>
 
 #include <algorithm>
 #include <chrono>
@@ -29,6 +33,7 @@
 #include <anycost/io/image_grid.hpp>
 #include <anycost/io/safetensors.hpp>
 #include <anycost/models.hpp>
+#include <anycost/train.hpp>
 
 using namespace anycost;
 using namespace anycost::models;
@@ -40,6 +45,7 @@ const char* top_usage =
     "\n"
     "commands:\n"
     "  generate    generate images with an Anycost generator at any width and resolution\n"
+    "  train       train an Anycost generator on a folder of images (stage-wise, resumable)\n"
     "\n"
     "Run 'anycost <command> --help' for the flags of a command.\n";
 
@@ -408,6 +414,89 @@ int run_generate(const std::vector<std::string>& args) {
   return 0;
 }
 
+const char* train_usage =
+    "usage: anycost train --config RUN.json --data DIR --out RUN_DIR [flags]\n"
+    "\n"
+    "Trains an Anycost GAN on a folder of images (PNG/JPEG, searched recursively), stage by stage: StyleGAN2,\n"
+    "multi-resolution, adaptive channels (see examples/configs/*.json for the keys and their defaults).\n"
+    "Prints a progress line every few seconds; writes RUN_DIR/checkpoints/ckpt-*.safetensors, sample grids in\n"
+    "RUN_DIR/samples/ and, at the end, RUN_DIR/generator.safetensors (g_ema, for 'anycost generate --model').\n"
+    "Ctrl-C (SIGINT) or SIGTERM writes a checkpoint and stops; --resume continues exactly.\n"
+    "\n"
+    "  --config FILE           the run's JSON config (with --resume: optional, must match the run's)\n"
+    "  --data DIR              the image folder\n"
+    "  --out DIR               the run folder (created; must not hold a run unless --resume)\n"
+    "  --resume                continue the run in --out from its newest checkpoint\n"
+    "  --device cpu|cuda       where to train (default cpu)\n"
+    "  --threads K             CPU threads (default: all); the same K gives bit-identical runs\n"
+    "  --help                  this text\n"
+    "\n"
+    "example:\n"
+    "  anycost train --config examples/configs/tiny.json --data my_images --out runs/tiny\n";
+
+std::atomic<bool> stop_requested{false};
+
+int run_train(const std::vector<std::string>& args) {
+  std::string config, data, out;
+  bool resume = false;
+  Device device = Device::cpu();
+  int threads = 0;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= args.size()) throw UsageError(a + " needs a value");
+      return args[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      std::cout << train_usage;
+      return 0;
+    } else if (a == "--config") {
+      config = value();
+    } else if (a == "--data") {
+      data = value();
+    } else if (a == "--out") {
+      out = value();
+    } else if (a == "--resume") {
+      resume = true;
+    } else if (a == "--device") {
+      const std::string v = value();
+      try {
+        device = parse_device(v);
+      } catch (const Error&) {
+        throw UsageError("--device: '" + v + "' is not cpu, cuda or cuda:N");
+      }
+    } else if (a == "--threads") {
+      threads = parse_number<int>(a, value());
+      if (threads < 1) throw UsageError("--threads must be >= 1");
+    } else {
+      throw UsageError("unknown flag '" + a + "'");
+    }
+  }
+  if (data.empty()) throw UsageError("train: --data DIR is required");
+  if (out.empty()) throw UsageError("train: --out RUN_DIR is required");
+  if (config.empty() && !resume) throw UsageError("train: --config FILE is required (optional only with --resume)");
+  if (threads > 0) set_num_threads(threads);
+  train::TrainConfig cfg;
+  if (!config.empty()) {
+    cfg = train::load_train_config(config);
+  } else {
+    const auto ckpts = train::list_checkpoints(std::filesystem::path(out) / "checkpoints");
+    if (ckpts.empty()) throw UsageError("train --resume: no checkpoint in '" + out + "/checkpoints'");
+    cfg = train::parse_train_config(train::stored_config(io::load_safetensors(ckpts.back())));
+  }
+  std::signal(SIGINT, [](int) { stop_requested = true; });
+  std::signal(SIGTERM, [](int) { stop_requested = true; });
+  train::TrainerOptions opts;
+  opts.data = data;
+  opts.out = out;
+  opts.resume = resume;
+  opts.device = device;
+  opts.stop = &stop_requested;
+  train::Trainer trainer(cfg, opts);
+  trainer.run();
+  return 0;
+}
+
 }  // namespace
 
 // Process-wide tuning of this program (not of the library):
@@ -437,9 +526,10 @@ int main(int argc, char** argv) {
     const std::string command = args[0];
     args.erase(args.begin());
     if (command == "generate") return run_generate(args);
+    if (command == "train") return run_train(args);
     throw UsageError("unknown command '" + command + "'");
   } catch (const UsageError& e) {
-    std::cerr << "anycost: " << e.what() << "\n(run 'anycost --help' or 'anycost generate --help')\n";
+    std::cerr << "anycost: " << e.what() << "\n(run 'anycost --help' or 'anycost <command> --help')\n";
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "anycost: error: " << e.what() << "\n";

@@ -1,0 +1,262 @@
+// The optimisation steps of one training iteration (Lin et al. 2021, Sec. 3; the official tools/train_gan.py),
+// as generic algorithms over a generator G and a discriminator D:
+//
+//   d_step      fake images from G without gradient (a sampled sub-network, style mixing, fresh noise), real
+//               images; the logistic D loss at n_sampled of the n_res resolutions, each with the fake's
+//               architecture code (conditioned D); one Adam step on D.
+//   r1_step     every r1_interval iterations: (gamma / 2) * interval * R1 on the real image at one random
+//               resolution, with the D step's architecture code; one Adam step on D.
+//   g_step      a new sub-network and latents; the non-saturating G loss at n_sampled resolutions; plus, with
+//               a teacher, the consistency loss between the student's outputs at all n_res resolutions and the
+//               frozen full generator on the same latents and noise; one Adam step on G.
+//   path_step   stage 1, every pl_interval iterations: weight * interval * path-length penalty on batch /
+//               batch_shrink samples; one Adam step on G; the running mean is updated.
+//
+// Every random decision of iteration i comes from its own counter-based stream Rng(stream_seed(seed, i, kind)),
+// so a run is a function of (config, seed, data) alone and resuming needs no generator state beyond the
+// iteration number. Every step checks its loss and its gradients before the optimiser touches a parameter:
+// a non-finite value returns false with the parameters unchanged.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "anycost/autograd/engine.hpp"
+#include "anycost/losses.hpp"
+#include "anycost/models/arch_code.hpp"
+#include "anycost/models/discriminator.hpp"
+#include "anycost/models/generator.hpp"
+#include "anycost/ops/reduce.hpp"
+#include "anycost/optim/adam.hpp"
+#include "anycost/train/config.hpp"
+
+ANYCOST_NAMESPACE_BEGIN
+namespace train {
+
+enum class Stream : std::uint64_t { d_step = 1, r1, g_step, path, samples };
+
+inline std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+inline Rng stream(std::uint64_t seed, std::int64_t iteration, Stream kind) {
+  return Rng(splitmix64(splitmix64(seed) ^ splitmix64(static_cast<std::uint64_t>(iteration) * 8 +
+                                                      static_cast<std::uint64_t>(kind))));
+}
+
+// The loss terms of one iteration (NaN where a term did not run).
+struct StepLosses {
+  static constexpr double none = std::numeric_limits<double>::quiet_NaN();
+  double d = none, g = none, r1 = none, path = none, path_mean = none, mse = none, lpips = none;
+};
+
+// Latents of one batch: z2 is defined when the batch is style-mixed (W+ rows [0, inject) from z1).
+struct Latents {
+  Var z1, z2;
+  int inject = 0;
+};
+
+inline Latents draw_latents(const models::Generator& g, std::int64_t batch, double mixing, Rng& rng) {
+  Latents l;
+  const bool mix = mixing > 0 && rng.uniform() < mixing;
+  l.z1 = Var(randn({batch, g.style_dim()}, rng, g.dtype(), g.device()));
+  if (mix) {
+    l.z2 = Var(randn({batch, g.style_dim()}, rng, g.dtype(), g.device()));
+    l.inject = 1 + static_cast<int>(rng.uniform_int(static_cast<std::uint32_t>(g.n_style() - 1)));
+  }
+  return l;
+}
+
+// W+ of the latents through g's own mapping network (a teacher maps them with its own).
+inline Var styles(const models::Generator& g, const Latents& l) {
+  const Var w1 = g.map(l.z1);
+  if (!l.z2.defined()) return g.broadcast_styles(w1);
+  return g.mix_styles(w1, g.map(l.z2), l.inject);
+}
+
+// The sub-network of one step: the full generator in stages 1-2; in stage 3 a uniform ratio drawn from
+// {1/4, 1/2, 3/4, 1} or a flexible per-layer configuration (Sec. 2.4).
+inline models::SubnetConfig sample_config(const models::Generator& g, const TrainConfig& c, int stage, Rng& rng) {
+  if (stage < 3) return g.full_config();
+  if (c.sampler == ChannelSampler::flexible) return g.channel_table().sample_flexible(rng, c.min_channel, c.divided_by);
+  static constexpr double ratios[] = {0.25, 0.5, 0.75, 1.0};
+  return g.channel_table().uniform(ratios[rng.uniform_int(4)]);
+}
+
+// k distinct indices out of [0, n), in drawn order.
+inline std::vector<int> pick_distinct(int n, int k, Rng& rng) {
+  std::vector<int> all(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) all[static_cast<std::size_t>(i)] = i;
+  for (int i = 0; i < k; ++i) std::swap(all[static_cast<std::size_t>(i)], all[i + rng.uniform_int(static_cast<std::uint32_t>(n - i))]);
+  all.resize(static_cast<std::size_t>(k));
+  return all;
+}
+
+// The D input at index i (resolution R >> i) among G's outputs 4, 8, ..., R.
+inline const Var& output_at(const models::SynthesisResult& r, int i) {
+  return i == 0 ? r.image : r.rgbs[r.rgbs.size() - 1 - static_cast<std::size_t>(i)];
+}
+
+// True when the value and every gradient of `params` are finite.
+inline bool finite_step(double loss, const optim::NamedParameters& params) {
+  if (!std::isfinite(loss)) return false;
+  NoGradGuard no_grad;
+  for (const optim::NamedParameter& p : params) {
+    const Var& g = p.var.grad();
+    if (g.defined() && !std::isfinite(sum(Var(g.data().to(DType::float64))).item())) return false;
+  }
+  return true;
+}
+
+// Turns off gradient accumulation into a model's parameters for a scope (D during the G step).
+class FrozenScope {
+ public:
+  explicit FrozenScope(const optim::NamedParameters& params) : params_(params) {
+    set(false);
+  }
+  ~FrozenScope() { set(true); }
+  FrozenScope(const FrozenScope&) = delete;
+  FrozenScope& operator=(const FrozenScope&) = delete;
+
+ private:
+  void set(bool r) const {
+    for (const optim::NamedParameter& p : params_) Var(p.var).set_requires_grad(r);
+  }
+  const optim::NamedParameters& params_;
+};
+
+// What the steps work on. `real` holds one batch per data resolution (R, R/2, ...).
+struct StepContext {
+  const TrainConfig& config;
+  int stage;
+  std::int64_t iteration;
+  const models::Generator& g;
+  const models::Discriminator& d;
+  const models::Generator* teacher;  // null: no distillation
+  const losses::Lpips* lpips;        // null: MSE-only consistency
+  int n_res() const { return stage == 1 ? 1 : config.n_res; }
+  int n_sampled() const { return stage == 1 ? 1 : config.n_sampled_res; }
+  Var arch_of(const models::SubnetConfig& cfg) const {
+    if (!d.conditioned()) return {};
+    return Var(models::arch_code(cfg).to(g.dtype()).to(g.device()));
+  }
+};
+
+inline models::SynthesisOptions training_noise(bool all_rgbs, Rng& rng) {
+  models::SynthesisOptions o;
+  o.noise = models::NoiseMode::random;
+  o.rng = &rng;
+  o.return_rgbs = all_rgbs;
+  return o;
+}
+
+// Returns false (D unchanged) on a non-finite loss or gradient. `arch_out` receives the architecture code
+// used, for the R1 step of the same iteration.
+inline bool d_step(const StepContext& s, const std::vector<Tensor>& real, optim::Adam& opt, StepLosses& out,
+                   Var* arch_out = nullptr) {
+  Rng rng = stream(s.config.seed, s.iteration, Stream::d_step);
+  const Latents lat = draw_latents(s.g, real[0].size(0), s.config.mixing, rng);
+  const models::SubnetConfig cfg = sample_config(s.g, s.config, s.stage, rng);
+  const Var arch = s.arch_of(cfg);
+  if (arch_out) *arch_out = arch;
+  models::SynthesisResult fake;
+  {
+    NoGradGuard no_grad;
+    fake = s.g.synthesize(styles(s.g, lat), cfg, training_noise(s.n_res() > 1, rng));
+  }
+  opt.zero_grad();
+  Var loss;
+  for (int i : pick_distinct(s.n_res(), s.n_sampled(), rng)) {
+    const Var l = losses::d_logistic(s.d.forward(Var(real[static_cast<std::size_t>(i)]), arch),
+                                     s.d.forward(output_at(fake, i).detach(), arch));
+    loss = loss.defined() ? Var(loss + l) : l;
+  }
+  backward(loss);
+  out.d = loss.item();
+  if (!finite_step(out.d, opt.parameters())) return false;
+  opt.step();
+  return true;
+}
+
+inline bool r1_step(const StepContext& s, const std::vector<Tensor>& real, const Var& arch, optim::Adam& opt,
+                    StepLosses& out) {
+  Rng rng = stream(s.config.seed, s.iteration, Stream::r1);
+  const Tensor& x = real[rng.uniform_int(static_cast<std::uint32_t>(s.n_res()))];
+  opt.zero_grad();
+  const Var penalty = losses::r1(Var(x), [&](const Var& img) { return s.d.forward(img, arch); });
+  const Var loss = penalty * (s.config.r1_gamma / 2 * s.config.r1_interval);
+  backward(loss);
+  out.r1 = penalty.item();
+  if (!finite_step(loss.item(), opt.parameters())) return false;
+  opt.step();
+  return true;
+}
+
+inline bool g_step(const StepContext& s, std::int64_t batch, optim::Adam& opt, const optim::NamedParameters& d_params,
+                   StepLosses& out) {
+  Rng rng = stream(s.config.seed, s.iteration, Stream::g_step);
+  const Latents lat = draw_latents(s.g, batch, s.config.mixing, rng);
+  const models::SubnetConfig cfg = sample_config(s.g, s.config, s.stage, rng);
+  const Var arch = s.arch_of(cfg);
+  models::SynthesisOptions so;
+  so.noise = models::NoiseMode::given;
+  so.noise_maps = s.g.make_noise(batch, rng);
+  so.return_rgbs = s.n_res() > 1 || s.teacher;
+  FrozenScope frozen_d(d_params);
+  opt.zero_grad();
+  const models::SynthesisResult fake = s.g.synthesize(styles(s.g, lat), cfg, so);
+  Var loss;
+  for (int i : pick_distinct(s.n_res(), s.n_sampled(), rng)) {
+    const Var l = losses::g_nonsaturating(s.d.forward(output_at(fake, i), arch));
+    loss = loss.defined() ? Var(loss + l) : l;
+  }
+  out.g = loss.item();
+  if (s.teacher) {
+    Var target;
+    {
+      NoGradGuard no_grad;
+      models::SynthesisOptions to = so;
+      to.return_rgbs = false;
+      target = s.teacher->synthesize(styles(*s.teacher, lat), s.teacher->full_config(), to).image;
+    }
+    std::vector<Var> student;
+    for (int i = s.config.n_res - 1; i >= 0; --i) student.push_back(output_at(fake, i));
+    losses::ConsistencyOptions co;
+    co.alpha = s.config.distill_alpha;
+    const losses::ConsistencyLoss c = losses::consistency(student, target, s.lpips, co);
+    out.mse = c.mse.item();
+    out.lpips = c.lpips.defined() ? c.lpips.item() : 0.0;
+    loss = loss + c.total;
+  }
+  backward(loss);
+  if (!finite_step(loss.item(), opt.parameters())) return false;
+  opt.step();
+  return true;
+}
+
+// Stage 1: the lazy path-length regulariser; `mean` is the running mean (updated only on success).
+inline bool path_step(const StepContext& s, std::int64_t batch, optim::Adam& opt, double& mean, StepLosses& out) {
+  Rng rng = stream(s.config.seed, s.iteration, Stream::path);
+  const std::int64_t b = std::max<std::int64_t>(1, batch / s.config.pl_batch_shrink);
+  const Latents lat = draw_latents(s.g, b, s.config.mixing, rng);
+  opt.zero_grad();
+  const Var wplus = styles(s.g, lat);
+  const Var fake = s.g.synthesize(wplus, s.g.full_config(), training_noise(false, rng)).image;
+  const losses::PathLengthResult r = losses::path_length(fake, wplus, mean, rng, s.config.pl_decay);
+  const Var loss = r.penalty * (s.config.pl_weight * s.config.pl_interval);
+  backward(loss);
+  out.path = r.penalty.item();
+  out.path_mean = r.mean;
+  if (!finite_step(loss.item(), opt.parameters()) || !std::isfinite(r.mean)) return false;
+  opt.step();
+  mean = r.mean;
+  return true;
+}
+
+}  // namespace train
+ANYCOST_NAMESPACE_END
