@@ -147,31 +147,41 @@ struct StepContext {
   }
 };
 
-inline models::SynthesisOptions training_noise(bool all_rgbs, Rng& rng) {
+// The random draws of one D or G step, made before the step runs so that a test can give its own.
+struct StepDraws {
+  Latents latents;
+  models::SubnetConfig config;
+  std::vector<Var> noise;   // per-sample noise maps of every layer
+  std::vector<int> picked;  // the D inputs (0: R, 1: R/2, ...) the adversarial loss uses
+};
+
+inline StepDraws draw_step(const StepContext& s, std::int64_t batch, Rng& rng) {
+  StepDraws d{draw_latents(s.g, batch, s.config.mixing, rng), sample_config(s.g, s.config, s.stage, rng), {}, {}};
+  d.noise = s.g.make_noise(batch, rng);
+  d.picked = pick_distinct(s.n_res(), s.n_sampled(), rng);
+  return d;
+}
+
+inline models::SynthesisOptions given_noise(const StepDraws& d, bool all_rgbs) {
   models::SynthesisOptions o;
-  o.noise = models::NoiseMode::random;
-  o.rng = &rng;
+  o.noise = models::NoiseMode::given;
+  o.noise_maps = d.noise;
   o.return_rgbs = all_rgbs;
   return o;
 }
 
-// Returns false (D unchanged) on a non-finite loss or gradient. `arch_out` receives the architecture code
-// used, for the R1 step of the same iteration.
-inline bool d_step(const StepContext& s, const std::vector<Tensor>& real, optim::Adam& opt, StepLosses& out,
-                   Var* arch_out = nullptr) {
-  Rng rng = stream(s.config.seed, s.iteration, Stream::d_step);
-  const Latents lat = draw_latents(s.g, real[0].size(0), s.config.mixing, rng);
-  const models::SubnetConfig cfg = sample_config(s.g, s.config, s.stage, rng);
-  const Var arch = s.arch_of(cfg);
-  if (arch_out) *arch_out = arch;
+// Returns false (D unchanged) on a non-finite loss or gradient.
+inline bool d_step(const StepContext& s, const std::vector<Tensor>& real, const StepDraws& draws, optim::Adam& opt,
+                   StepLosses& out) {
+  const Var arch = s.arch_of(draws.config);
   models::SynthesisResult fake;
   {
     NoGradGuard no_grad;
-    fake = s.g.synthesize(styles(s.g, lat), cfg, training_noise(s.n_res() > 1, rng));
+    fake = s.g.synthesize(styles(s.g, draws.latents), draws.config, given_noise(draws, s.n_res() > 1));
   }
   opt.zero_grad();
   Var loss;
-  for (int i : pick_distinct(s.n_res(), s.n_sampled(), rng)) {
+  for (int i : draws.picked) {
     const Var l = losses::d_logistic(s.d.forward(Var(real[static_cast<std::size_t>(i)]), arch),
                                      s.d.forward(output_at(fake, i).detach(), arch));
     loss = loss.defined() ? Var(loss + l) : l;
@@ -183,12 +193,13 @@ inline bool d_step(const StepContext& s, const std::vector<Tensor>& real, optim:
   return true;
 }
 
-inline bool r1_step(const StepContext& s, const std::vector<Tensor>& real, const Var& arch, optim::Adam& opt,
-                    StepLosses& out) {
-  Rng rng = stream(s.config.seed, s.iteration, Stream::r1);
-  const Tensor& x = real[rng.uniform_int(static_cast<std::uint32_t>(s.n_res()))];
+// R1 on the real images at D input `index`, with the architecture code of the D step's configuration.
+inline bool r1_step(const StepContext& s, const std::vector<Tensor>& real, int index, const models::SubnetConfig& cfg,
+                    optim::Adam& opt, StepLosses& out) {
+  const Var arch = s.arch_of(cfg);
   opt.zero_grad();
-  const Var penalty = losses::r1(Var(x), [&](const Var& img) { return s.d.forward(img, arch); });
+  const Var penalty =
+      losses::r1(Var(real[static_cast<std::size_t>(index)]), [&](const Var& img) { return s.d.forward(img, arch); });
   const Var loss = penalty * (s.config.r1_gamma / 2 * s.config.r1_interval);
   backward(loss);
   out.r1 = penalty.item();
@@ -197,21 +208,15 @@ inline bool r1_step(const StepContext& s, const std::vector<Tensor>& real, const
   return true;
 }
 
-inline bool g_step(const StepContext& s, std::int64_t batch, optim::Adam& opt, const optim::NamedParameters& d_params,
-                   StepLosses& out) {
-  Rng rng = stream(s.config.seed, s.iteration, Stream::g_step);
-  const Latents lat = draw_latents(s.g, batch, s.config.mixing, rng);
-  const models::SubnetConfig cfg = sample_config(s.g, s.config, s.stage, rng);
-  const Var arch = s.arch_of(cfg);
-  models::SynthesisOptions so;
-  so.noise = models::NoiseMode::given;
-  so.noise_maps = s.g.make_noise(batch, rng);
-  so.return_rgbs = s.n_res() > 1 || s.teacher;
+inline bool g_step(const StepContext& s, const StepDraws& draws, optim::Adam& opt,
+                   const optim::NamedParameters& d_params, StepLosses& out) {
+  const Var arch = s.arch_of(draws.config);
   FrozenScope frozen_d(d_params);
   opt.zero_grad();
-  const models::SynthesisResult fake = s.g.synthesize(styles(s.g, lat), cfg, so);
+  const models::SynthesisResult fake =
+      s.g.synthesize(styles(s.g, draws.latents), draws.config, given_noise(draws, s.n_res() > 1 || s.teacher));
   Var loss;
-  for (int i : pick_distinct(s.n_res(), s.n_sampled(), rng)) {
+  for (int i : draws.picked) {
     const Var l = losses::g_nonsaturating(s.d.forward(output_at(fake, i), arch));
     loss = loss.defined() ? Var(loss + l) : l;
   }
@@ -220,9 +225,8 @@ inline bool g_step(const StepContext& s, std::int64_t batch, optim::Adam& opt, c
     Var target;
     {
       NoGradGuard no_grad;
-      models::SynthesisOptions to = so;
-      to.return_rgbs = false;
-      target = s.teacher->synthesize(styles(*s.teacher, lat), s.teacher->full_config(), to).image;
+      target = s.teacher->synthesize(styles(*s.teacher, draws.latents), s.teacher->full_config(), given_noise(draws, false))
+                   .image;
     }
     std::vector<Var> student;
     for (int i = s.config.n_res - 1; i >= 0; --i) student.push_back(output_at(fake, i));
@@ -239,14 +243,18 @@ inline bool g_step(const StepContext& s, std::int64_t batch, optim::Adam& opt, c
   return true;
 }
 
-// Stage 1: the lazy path-length regulariser; `mean` is the running mean (updated only on success).
-inline bool path_step(const StepContext& s, std::int64_t batch, optim::Adam& opt, double& mean, StepLosses& out) {
-  Rng rng = stream(s.config.seed, s.iteration, Stream::path);
+// Stage 1: the lazy path-length regulariser on batch / batch_shrink fresh samples; `mean` is the running
+// mean (updated only on success).
+inline bool path_step(const StepContext& s, std::int64_t batch, Rng& rng, optim::Adam& opt, double& mean,
+                      StepLosses& out) {
   const std::int64_t b = std::max<std::int64_t>(1, batch / s.config.pl_batch_shrink);
   const Latents lat = draw_latents(s.g, b, s.config.mixing, rng);
+  models::SynthesisOptions so;
+  so.noise = models::NoiseMode::random;
+  so.rng = &rng;
   opt.zero_grad();
   const Var wplus = styles(s.g, lat);
-  const Var fake = s.g.synthesize(wplus, s.g.full_config(), training_noise(false, rng)).image;
+  const Var fake = s.g.synthesize(wplus, s.g.full_config(), so).image;
   const losses::PathLengthResult r = losses::path_length(fake, wplus, mean, rng, s.config.pl_decay);
   const Var loss = r.penalty * (s.config.pl_weight * s.config.pl_interval);
   backward(loss);
@@ -255,6 +263,29 @@ inline bool path_step(const StepContext& s, std::int64_t batch, optim::Adam& opt
   if (!finite_step(loss.item(), opt.parameters()) || !std::isfinite(r.mean)) return false;
   opt.step();
   mean = r.mean;
+  return true;
+}
+
+// One whole iteration (the order of the official tools/train_gan.py): D step; R1 every r1_interval
+// iterations; G step; path length every pl_interval iterations in stage 1. Stops at the first failure.
+inline bool train_iteration(const StepContext& s, const std::vector<Tensor>& real, optim::Adam& g_opt, optim::Adam& d_opt,
+                            double& mean_path_length, StepLosses& out) {
+  const std::int64_t batch = real[0].size(0);
+  Rng d_rng = stream(s.config.seed, s.iteration, Stream::d_step);
+  const StepDraws d_draws = draw_step(s, batch, d_rng);
+  if (!d_step(s, real, d_draws, d_opt, out)) return false;
+  if (s.config.r1_gamma > 0 && s.iteration % s.config.r1_interval == 0) {
+    Rng rng = stream(s.config.seed, s.iteration, Stream::r1);
+    if (!r1_step(s, real, static_cast<int>(rng.uniform_int(static_cast<std::uint32_t>(s.n_res()))), d_draws.config,
+                 d_opt, out))
+      return false;
+  }
+  Rng g_rng = stream(s.config.seed, s.iteration, Stream::g_step);
+  if (!g_step(s, draw_step(s, batch, g_rng), g_opt, d_opt.parameters(), out)) return false;
+  if (s.stage == 1 && s.config.pl_weight > 0 && s.iteration % s.config.pl_interval == 0) {
+    Rng rng = stream(s.config.seed, s.iteration, Stream::path);
+    if (!path_step(s, batch, rng, g_opt, mean_path_length, out)) return false;
+  }
   return true;
 }
 

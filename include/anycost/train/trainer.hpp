@@ -118,12 +118,7 @@ class Trainer {
     out = {};
     const StepContext ctx{c_, s_.stage, it, s_.g, s_.d, s_.has_teacher() ? &s_.teacher : nullptr,
                           lpips_ ? &*lpips_ : nullptr};
-    Var arch;
-    bool ok = d_step(ctx, real, *s_.d_optim, out, &arch);
-    if (ok && c_.r1_gamma > 0 && it % c_.r1_interval == 0) ok = r1_step(ctx, real, arch, *s_.d_optim, out);
-    ok = ok && g_step(ctx, c_.batch, *s_.g_optim, s_.d_optim->parameters(), out);
-    if (ok && s_.stage == 1 && c_.pl_weight > 0 && it % c_.pl_interval == 0)
-      ok = path_step(ctx, c_.batch, *s_.g_optim, s_.mean_path_length, out);
+    bool ok = train_iteration(ctx, real, *s_.g_optim, *s_.d_optim, s_.mean_path_length, out);
     if (o_.inspect) o_.inspect(it, out);
     ok = ok && all_finite(out);
     if (!ok) {
