@@ -3,8 +3,9 @@
 // through generator and conditioned discriminator at full and half width, gradients w.r.t. both.
 //
 // Tolerances (measured with ANYCOST_REPORT_TOLERANCES=1 ./test_losses "[gan]"; per tensor, the largest error
-// relative to the tensor's max |value|): float32 d_logistic gradients ~3e-6, G-loss gradients ~2e-5 (G and D);
-// float64 below 1e-7 (the golden gradients are stored as float32). Tolerance 2e-4 for float32, 1e-6 for float64.
+// relative to the tensor's max |value|): float32 d_logistic 6.3e-7, G loss 1.4e-6 (full) / 5.0e-6 (half width)
+// over G's and D's parameters; float64 <= 5.6e-8 (the float32 rounding of the stored golden gradients).
+// Tolerance 5e-5 for float32, 2e-7 for float64.
 #include <anycost/anycost.hpp>
 
 #include "support/discriminator_golden.hpp"
@@ -22,7 +23,7 @@ std::pair<std::vector<std::string>, std::vector<Var>> named(M& m, const std::str
   });
   return out;
 }
-double tol_for(DType dtype) { return dtype == DType::float32 ? 2e-4 : 1e-6; }
+double tol_for(DType dtype) { return dtype == DType::float32 ? 5e-5 : 2e-7; }
 }  // namespace
 
 TEST_CASE("d_logistic and g_nonsaturating: values on hand-picked logits", "[gan]") {

@@ -3,8 +3,9 @@
 // gradients (a double backward through D) at input resolutions 32 and 16.
 //
 // Tolerances (measured with ANYCOST_REPORT_TOLERANCES=1 ./test_losses "[r1]"; per tensor, the largest error
-// relative to the tensor's max |value|): float32 ~1e-5, float64 below 1e-7 (golden gradients stored as
-// float32). Tolerance 2e-4 for float32, 1e-6 for float64; the value to 1e-5 / 1e-12 relative.
+// relative to the tensor's max |value|): float32 6.5e-6 (r 32) / 2.1e-6 (r 16), float64 <= 5.7e-8 (golden
+// gradients stored as float32). Tolerance 5e-5 for float32, 2e-7 for float64; the value to 1e-5 / 1e-12
+// relative. Reference gradients that are zero up to roundoff are checked absolutely (support header).
 #include <anycost/anycost.hpp>
 
 #include "support/discriminator_golden.hpp"
@@ -32,7 +33,7 @@ TEST_CASE("R1 through the conditioned D matches PyTorch, value and double-backwa
         params.push_back(p);
       });
       const auto g = grad({pen}, params, {}, {.allow_unused = true});
-      test::check_gradients(gold, "r1_" + std::to_string(r), names, g, dtype == DType::float32 ? 2e-4 : 1e-6);
+      test::check_gradients(gold, "r1_" + std::to_string(r), names, g, dtype == DType::float32 ? 5e-5 : 2e-7);
     }
   }
 }

@@ -3,10 +3,11 @@
 // batch 1/2/4/8, in float32 and float64; checkpoint round trips and errors; stage transfer; bad inputs.
 //
 // Tolerances (measured with ANYCOST_REPORT_TOLERANCES=1 ./test_models "[discriminator]", the worst
-// |logit - reference| over all cases): float32 below 2e-5 absolute (logits of magnitude ~1-30, tolerance
-// 1e-4 + 1e-5 relative), float64 below 1e-12 (tolerance 1e-10).
+// |logit - reference| over all cases): float32 3.3e-7 (tolerance 1e-5 + 1e-6 relative), float64 7.8e-16
+// (tolerance 1e-12).
 #include <anycost/anycost.hpp>
 
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -48,7 +49,7 @@ TEST_CASE("Discriminator fixtures: architecture inferred from the official state
 TEST_CASE("Discriminator logits match the official models", "[discriminator][parity]") {
   const auto& gold = discriminator_golden();
   for (DType dtype : {DType::float32, DType::float64}) {
-    const double atol = dtype == DType::float32 ? 1e-4 : 1e-10, rtol = dtype == DType::float32 ? 1e-5 : 0;
+    const double atol = dtype == DType::float32 ? 1e-5 : 1e-12, rtol = dtype == DType::float32 ? 1e-6 : 0;
     const Discriminator single = as_dtype(gold.single, dtype), multi = as_dtype(gold.multi, dtype);
     NoGradGuard no_grad;
     double worst = 0;
@@ -178,7 +179,9 @@ TEST_CASE("Discriminator checkpoints round-trip and reject bad state dicts", "[d
                                                        Catch::Contains("needs [8]"));
     m = st;
     m["blocks.1.conv1.1.weight_mapping.weight"] = Tensor::zeros({8, 5});
-    CHECK_THROWS_WITH(discriminator_from_state(m), Catch::Contains("weight_mapping.weight' has shape [8, 5]"));
+    // arch_dim is read from the last block, so the first block is the one that does not fit.
+    CHECK_THROWS_WITH(discriminator_from_state(m), Catch::Contains("'blocks.0.conv1.1.weight_mapping.weight' has shape [8, 4]") &&
+                                                       Catch::Contains("needs [8, 5]"));
     m = st;
     m["final_linear.0.bias"] = Tensor::zeros({8}, DType::float64);
     CHECK_THROWS_WITH(discriminator_from_state(m), Catch::Contains("expected float32"));
@@ -215,8 +218,10 @@ TEST_CASE("Stage transfer: to_multi_res keeps the full-resolution logits, to_con
   CHECK(cond.arch_dim() == 32);
   CHECK(max_abs_diff(cond.final_linear0.weight.data(), multi.final_linear0.weight.data()) == 0);
   CHECK(max_abs_diff(cond.blocks[2].conv1.act->bias.data(), multi.blocks[2].conv1.act->bias.data()) == 0);
-  // FiLM starts at scale 1 + A g + a, shift B g + b with U(+-1/sqrt(32)) weights: close to, not exactly, the
-  // identity. Measured over the five codes: the largest change relative to the logits' scale is ~0.3-0.6.
+  // FiLM starts at scale 1 + A g + a, shift B g + b with U(+-1/sqrt(32)) weights: near the identity per layer
+  // (a code with 8 ones moves each channel's scale by ~0.3 rms), but six modulated layers compound. Measured
+  // over the five codes with this fixture (ANYCOST_REPORT_TOLERANCES=1): the largest logit change is 1.03 x
+  // max |logit| of the source D, so the conditioned D starts correlated with, not equal to, its source.
   double worst = 0;
   for (const char* c : code_names) {
     const Tensor y = cond.forward(x, gold.var(std::string("code_") + c, DType::float32)).data();
@@ -224,7 +229,11 @@ TEST_CASE("Stage transfer: to_multi_res keeps the full-resolution logits, to_con
   }
   test::report_error("to_conditioned: logit change relative to max |logit|", worst);
   CHECK(worst > 0);
-  CHECK(worst < 1.0);
+  CHECK(worst < 2.0);
+  // Per layer: |A g + a| <= (ones in g + 1) / sqrt(32) for U(+-1/sqrt(32)) weights.
+  const nn::FilmParams f = cond.blocks[2].conv1.modulate->params(gold.var("code_u1", DType::float32));
+  CHECK(test::max_abs(Var(f.scale - 1.0).data()) <= 9 / std::sqrt(32.0));
+  CHECK(test::max_abs(Var(f.scale - 1.0).data()) > 0);
   CHECK_THROWS_WITH(to_multi_res(multi, 3, rng), Catch::Contains("already a multi-resolution"));
   CHECK_THROWS_WITH(to_conditioned(gold.single, 32, rng), Catch::Contains("unconditioned multi-resolution"));
 }
@@ -234,7 +243,25 @@ TEST_CASE("Discriminator works with deep_copy, dtype moves and optim::parameters
   Discriminator d = nn::deep_copy(gold.multi);
   CHECK(d.final_conv.conv.weight.data().raw_data() != gold.multi.final_conv.conv.weight.data().raw_data());
   const auto params = optim::named_parameters(d);
-  CHECK(params.size() == 53);
+  CHECK(params.size() == 51);  // 3 fromRGB x 2, block 0: 5, blocks 1-2: 5 + 3 x 4 each, 2 + 4 final
   CHECK(params.front().name == "convs.0.0.weight");
   CHECK(nn::parameter_count(d) > 10000);
+}
+
+// Registered by tests/models/CMakeLists.txt ("models: converter round trip") after
+// tools/convert_checkpoint.py --self-test has converted the `d` entry of a training checkpoint that holds the
+// official DiscriminatorMultiRes fixture: loaded here and compared with PyTorch's logits.
+TEST_CASE("A discriminator converted by tools/convert_checkpoint.py --entry d loads and matches PyTorch",
+          "[.converted]") {
+  const char* dir = std::getenv("ANYCOST_CONVERTED_DIR");
+  REQUIRE(dir != nullptr);
+  const Discriminator d = load_discriminator(std::filesystem::path(dir) / "tiny_discriminator.safetensors");
+  CHECK(d.n_inputs() == 3);
+  CHECK(d.arch_dim() == 32);
+  const auto& gold = discriminator_golden();
+  NoGradGuard no_grad;
+  for (int r : {32, 16, 8}) {
+    const Var y = d.forward(gold.images(r, 4, DType::float32), gold.var("code_flex", DType::float32));
+    CHECK(max_abs_diff(y.data(), gold["multi_r" + std::to_string(r) + "_flex_b4"]) < 1e-4);
+  }
 }
