@@ -2,6 +2,7 @@
 """Converts an official Anycost GAN / StyleGAN2 (rosinality) generator checkpoint to safetensors for anycost.
 
     python3 tools/convert_checkpoint.py generator_anycost-ffhq-config-f.pt generator.safetensors
+    python3 tools/convert_checkpoint.py --entry d training_checkpoint.pt discriminator.safetensors
     python3 tools/convert_checkpoint.py --self-test DIR
 
 The input is a torch pickle holding either a training checkpoint (the generator state dict under `g_ema`,
@@ -16,6 +17,14 @@ architecture from the names and shapes.
 state_dict}), converts it to DIR/tiny_generator.safetensors, reads the result back and compares every
 tensor, and writes DIR/tiny_reference.safetensors with latents and the reference's images for the C++ side
 to compare against (ctest "models: converter round trip"). Exit code 77 when torch is missing.
+
+--entry d converts the discriminator of a training checkpoint ({'g', 'd', 'g_ema', ...}) instead: its state
+dict under its own keys (`convs.0.0.weight`, `blocks.3.conv2.1.weight`, ...; the C++ loader
+include/anycost/models/discriminator_checkpoint.hpp infers single/multi-resolution, inputs, conditioning and
+widths from them). The self-test also wraps the discriminator fixture tests/data/discriminator/d_multi.safetensors
+(written from the official DiscriminatorMultiRes by tools/golden/make_discriminator_goldens.py) in a training
+checkpoint, converts its `d` entry to DIR/tiny_discriminator.safetensors and checks it; test_models
+"[converted]" then compares that file's logits with PyTorch's.
 """
 
 import argparse
@@ -110,6 +119,30 @@ def extract_state_dict(obj, key=None, source="checkpoint"):
     return obj
 
 
+def extract_discriminator_state_dict(obj, source="checkpoint"):
+    if not isinstance(obj, dict) or "d" not in obj:
+        keys = sorted(obj)[:10] if isinstance(obj, dict) else type(obj).__name__
+        raise SystemExit(f"{source}: no entry 'd' (a training checkpoint holds g, d, g_ema, ...; found {keys})")
+    obj = obj["d"]
+    if hasattr(obj, "state_dict") and not isinstance(obj, dict):
+        obj = obj.state_dict()
+    if not isinstance(obj, dict) or "convs.0.0.weight" not in obj:
+        keys = sorted(obj)[:10] if isinstance(obj, dict) else type(obj).__name__
+        raise SystemExit(f"{source}: entry 'd' is not a discriminator state dict (no 'convs.0.0.weight'; found {keys})")
+    bad = [k for k, v in obj.items() if not torch.is_tensor(v)]
+    if bad:
+        raise SystemExit(f"{source}: entries that are not tensors: {bad[:5]}")
+    return obj
+
+
+def convert_discriminator(src, dst):
+    obj = torch.load(src, map_location="cpu")
+    sd = extract_discriminator_state_dict(obj, src)
+    tensors = {k: v.to(torch.float32) for k, v in sd.items()}
+    save_safetensors(dst, tensors, {"format": "anycost-discriminator", "source": os.path.basename(src)})
+    return tensors
+
+
 def convert(src, dst, key=None, lr_mlp=0.01):
     obj = torch.load(src, map_location="cpu")
     sd = extract_state_dict(obj, key, src)
@@ -148,6 +181,22 @@ def self_test(directory):
                      {"z": z, "full": full, "uniform_0.5_res8": half,
                       "channels_uniform_0.5": torch.tensor(g.uniform_channels(0.5), dtype=torch.float32)})
     print(f"self-test: {len(sd)} tensors converted and verified in {directory}")
+    self_test_discriminator(directory, g.state_dict())
+
+
+def self_test_discriminator(directory, g_sd):
+    fixture = os.path.join(TOOLS_DIR, "..", "tests", "data", "discriminator", "d_multi.safetensors")
+    d_sd, _ = load_safetensors(fixture)
+    pt = os.path.join(directory, "tiny_training.pt")
+    st = os.path.join(directory, "tiny_discriminator.safetensors")
+    torch.save({"g": g_sd, "d": d_sd, "g_ema": g_sd, "g_optim": {}, "d_optim": {}}, pt)
+    converted = convert_discriminator(pt, st)
+    back, meta = load_safetensors(st)
+    assert list(back) == list(d_sd), "discriminator key order changed"
+    for k, v in d_sd.items():
+        assert back[k].shape == v.shape and torch.equal(back[k], v.float()), f"tensor {k} changed"
+    assert meta["format"] == "anycost-discriminator" and len(converted) == len(d_sd)
+    print(f"self-test: {len(d_sd)} discriminator tensors converted and verified in {directory}")
 
 
 def main():
@@ -155,6 +204,8 @@ def main():
     p.add_argument("input", nargs="?", help="official generator checkpoint (.pt)")
     p.add_argument("output", nargs="?", help="output .safetensors")
     p.add_argument("--key", help="entry holding the state dict (default: g_ema when present, else the whole file)")
+    p.add_argument("--entry", choices=["g", "d"], default="g",
+                   help="g: a generator (default); d: the discriminator of a training checkpoint")
     p.add_argument("--lr-mlp", type=float, default=0.01, help="mapping lr multiplier recorded in the metadata")
     p.add_argument("--self-test", metavar="DIR", help="round-trip a tiny generated checkpoint in DIR")
     a = p.parse_args()
@@ -166,7 +217,10 @@ def main():
         return
     if not a.input or not a.output:
         p.error("give INPUT.pt and OUTPUT.safetensors (or --self-test DIR)")
-    tensors = convert(a.input, a.output, a.key, a.lr_mlp)
+    if a.entry == "d":
+        tensors = convert_discriminator(a.input, a.output)
+    else:
+        tensors = convert(a.input, a.output, a.key, a.lr_mlp)
     print(f"{a.output}: {len(tensors)} tensors")
 
 

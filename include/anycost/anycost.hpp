@@ -8,4 +8,5 @@
 #include "anycost/io.hpp"
 #include "anycost/nn.hpp"
 #include "anycost/models.hpp"
+#include "anycost/losses.hpp"
 #include "anycost/optim.hpp"

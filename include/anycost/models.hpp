@@ -1,9 +1,13 @@
-// Models: the Anycost generator, its channel table and sub-network configurations, MAC counting,
-// checkpoints and channel sorting.
+// Models: the Anycost generator and discriminators, the channel table, sub-network configurations and their
+// architecture codes, MAC counting, checkpoints, discriminator stage transfer and channel sorting.
 #pragma once
 
+#include "anycost/models/arch_code.hpp"
 #include "anycost/models/channel_sort.hpp"
 #include "anycost/models/channel_table.hpp"
 #include "anycost/models/checkpoint.hpp"
+#include "anycost/models/discriminator.hpp"
+#include "anycost/models/discriminator_checkpoint.hpp"
 #include "anycost/models/generator.hpp"
 #include "anycost/models/macs.hpp"
+#include "anycost/models/stage_transfer.hpp"

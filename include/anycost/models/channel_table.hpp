@@ -23,6 +23,11 @@
 //                          configuration: validated here, once)
 //   sample_flexible(rng)   the per-layer sampler of flexible training (ratios {1/4, 1/2, 3/4, 1} above the
 //                          uniform-1/4 floor)
+// Every configuration also carries one width ratio per entry (ratios()), which the conditioned
+// discriminator receives as its architecture code (models/arch_code.hpp; the official utils/train_utils.py
+// get_g_arch encodes the sampler's ratios, not the widths): full() 1 everywhere, uniform(r) r everywhere (also
+// where the 512 cap keeps the width full), sample_flexible the drawn ratios, flexible(widths) per entry the
+// ratio of {1/4, 1/2, 3/4, 1} nearest to width / full width (ties to the larger), or the ratios given.
 #pragma once
 
 #include <algorithm>
@@ -85,6 +90,8 @@ class SubnetConfig {
   int channels(int entry) const { return channels_.at(static_cast<std::size_t>(entry)); }
   const std::vector<int>& channels() const { return channels_; }
   int n_entries() const { return static_cast<int>(channels_.size()); }
+  // The width ratio of every entry (see the header comment), what the architecture code encodes.
+  const std::vector<double>& ratios() const { return ratios_; }
 
   // The same widths and resolution (whichever table made them).
   friend bool operator==(const SubnetConfig& a, const SubnetConfig& b) {
@@ -103,7 +110,8 @@ class SubnetConfig {
 
  private:
   friend class ChannelTable;
-  SubnetConfig(std::vector<int> channels, int resolution) : channels_(std::move(channels)), resolution_(resolution) {}
+  SubnetConfig(std::vector<int> channels, int resolution, std::vector<double> ratios)
+      : channels_(std::move(channels)), ratios_(std::move(ratios)), resolution_(resolution) {}
 
   // The entry layout, defined here only: 0 = input, 1 = conv1, 2b+2 / 2b+3 = convs.2b / convs.2b+1.
   static int entries_for(int resolution) { return 2 * log2_exact(resolution) - 2; }
@@ -120,6 +128,7 @@ class SubnetConfig {
   }
 
   std::vector<int> channels_;
+  std::vector<double> ratios_;
   int resolution_ = 0;
   std::uint64_t table_id_ = 0;  // the table that validated it (ChannelTable::validate)
 };
@@ -184,7 +193,7 @@ class ChannelTable {
   SubnetConfig full(std::optional<int> res = {}) const {
     std::vector<int> c;
     for (int i = 0; i < n_entries(); ++i) c.push_back(entry_width(i));
-    return make(std::move(c), res.value_or(resolution()));
+    return make(std::move(c), res.value_or(resolution()), std::vector<double>(c.size(), 1.0));
   }
 
   SubnetConfig uniform(double ratio, std::optional<int> res = {}) const {
@@ -192,11 +201,29 @@ class ChannelTable {
                   " is outside (0, 1]");
     std::vector<int> c;
     for (int i = 0; i < n_entries(); ++i) c.push_back(uniform_width(entry_resolution(i), ratio));
-    return make(std::move(c), res.value_or(resolution()));
+    return make(std::move(c), res.value_or(resolution()), std::vector<double>(c.size(), ratio));
   }
 
+  // Ratios: per entry the one of {1/4, 1/2, 3/4, 1} nearest to width / full width (ties to the larger).
   SubnetConfig flexible(std::vector<int> channels, std::optional<int> res = {}) const {
-    return make(std::move(channels), res.value_or(resolution()));
+    std::vector<double> r;
+    for (int i = 0; i < static_cast<int>(channels.size()) && i < n_entries(); ++i) {
+      const double q = static_cast<double>(channels[static_cast<std::size_t>(i)]) / entry_width(i);
+      double best = 1.0;
+      for (double a : {1.0, 0.75, 0.5, 0.25})
+        if (std::abs(a - q) < std::abs(best - q) - 1e-12) best = a;
+      r.push_back(best);
+    }
+    r.resize(channels.size(), 1.0);
+    return make(std::move(channels), res.value_or(resolution()), std::move(r));
+  }
+  // Explicit widths with explicit per-entry ratios (one per entry, each in (0, 1]).
+  SubnetConfig flexible(std::vector<int> channels, std::vector<double> ratios, std::optional<int> res = {}) const {
+    ANYCOST_CHECK(ratios.size() == channels.size(), ValueError, "ChannelTable::flexible: ", ratios.size(),
+                  " ratios for ", channels.size(), " channel entries");
+    for (double a : ratios)
+      ANYCOST_CHECK(a > 0 && a <= 1, ValueError, "ChannelTable::flexible: ratio ", a, " is outside (0, 1]");
+    return make(std::move(channels), res.value_or(resolution()), std::move(ratios));
   }
 
   // Per entry, a ratio drawn uniformly among {1/4, 1/2, 3/4, 1} whose width reaches the uniform-1/4
@@ -206,17 +233,19 @@ class ChannelTable {
                   "ChannelTable::sample_flexible: min_channel and divided_by must be >= 1");
     static constexpr double ratios[] = {0.25, 0.5, 0.75, 1.0};
     std::vector<int> c;
+    std::vector<double> drawn;
     for (int i = 0; i < n_entries(); ++i) {
       const int full_w = entry_width(i), floor_w = uniform_width(entry_resolution(i), 0.25);
       std::vector<double> allowed;
       for (double a : ratios)
         if (a * full_w >= floor_w) allowed.push_back(a);
       const double a = allowed[rng.uniform_int(static_cast<std::uint32_t>(allowed.size()))];
+      drawn.push_back(a);
       int w = std::clamp(static_cast<int>(a * full_w), std::min(min_channel, full_w), full_w);
       w = (w + divided_by - 1) / divided_by * divided_by;
       c.push_back(std::min(w, full_w));
     }
-    return make(std::move(c), res.value_or(resolution()));
+    return make(std::move(c), res.value_or(resolution()), std::move(drawn));
   }
 
   // Throws unless cfg fits this table. O(1) for a configuration this table (or a copy of it) made, which
@@ -249,8 +278,8 @@ class ChannelTable {
     ANYCOST_CHECK(entry >= 0 && entry < n_entries(), ValueError, "ChannelTable: entry ", entry, " outside [0, ",
                   n_entries(), ")");
   }
-  SubnetConfig make(std::vector<int> channels, int res) const {
-    SubnetConfig cfg(std::move(channels), res);
+  SubnetConfig make(std::vector<int> channels, int res, std::vector<double> ratios) const {
+    SubnetConfig cfg(std::move(channels), res, std::move(ratios));
     validate(cfg);
     cfg.table_id_ = id_;
     return cfg;

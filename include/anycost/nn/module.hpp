@@ -67,6 +67,18 @@ class Init {
   Var normal(const Shape& shape, DType dtype, double divide_by = 1.0) const {
     return make_parameter(normal_tensor(shape, dtype, divide_by));
   }
+  // U(-bound, bound): PyTorch's default nn.Linear init (bound = 1/sqrt(fan_in) for weight and bias), used by
+  // the few plain, non-equalised layers (the discriminator's AdaptiveModulate).
+  Var uniform(const Shape& shape, double bound, DType dtype) const {
+    if (!rng_) return make_parameter(Tensor::empty(shape, dtype));
+    Tensor t = rand(shape, *rng_, dtype);
+    dispatch_dtype(dtype, [&](auto z) {
+      using T = decltype(z);
+      T* p = t.data<T>();
+      for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>((2.0 * p[i] - 1.0) * bound);
+    });
+    return make_parameter(std::move(t));
+  }
   Var constant(const Shape& shape, double value, DType dtype) const {
     return make_parameter(rng_ ? Tensor::full(shape, value, dtype) : Tensor::empty(shape, dtype));
   }
