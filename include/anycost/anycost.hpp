@@ -9,3 +9,4 @@
 #include "anycost/nn.hpp"
 #include "anycost/models.hpp"
 #include "anycost/optim.hpp"
+#include "anycost/losses.hpp"
