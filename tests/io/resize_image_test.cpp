@@ -54,7 +54,8 @@ std::vector<int> chw_bytes(const Image8& img) {
   std::vector<int> out(img.pixels.size());
   for (std::int64_t c = 0; c < img.channels; ++c)
     for (std::int64_t i = 0; i < img.height * img.width; ++i)
-      out[static_cast<std::size_t>(c * img.height * img.width + i)] = img.pixels[static_cast<std::size_t>(i * img.channels + c)];
+      out[static_cast<std::size_t>(c * img.height * img.width + i)] =
+          img.pixels[static_cast<std::size_t>(i * img.channels + c)];
   return out;
 }
 
