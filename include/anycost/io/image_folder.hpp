@@ -208,7 +208,13 @@ class ImageFolder {
 
   ImageSample prepare(std::size_t index) const {
     const std::filesystem::path& path = files_[index];
-    const auto file = MappedFile::open(path, static_cast<std::uint64_t>(INT_MAX), "ImageFolder");
+    std::shared_ptr<MappedFile> file;
+    try {
+      file = MappedFile::open(path, static_cast<std::uint64_t>(INT_MAX), "ImageFolder");  // unreadable: IoError
+    } catch (const FormatError& e) {  // larger than the decoder accepts
+      record_failure(index, e.what());
+      throw;
+    }
     int w = 0, h = 0, channels = 0;
     std::unique_ptr<unsigned char, void (*)(void*)> pixels(
         file->size() == 0 ? nullptr
@@ -216,13 +222,7 @@ class ImageFolder {
         stbi_image_free);
     if (!pixels) {
       const std::string reason = file->size() == 0 ? std::string("the file is empty") : detail::stb_reason();
-      {
-        std::lock_guard<std::mutex> lock(state_->mutex);
-        if (!state_->failed_flag[index]) {
-          state_->failed_flag[index] = 1;
-          state_->failed.push_back(path.string() + ": " + reason);
-        }
-      }
+      record_failure(index, reason);
       anycost::detail::raise<FormatError>("ImageFolder: cannot decode '", path.string(), "' (", reason, ")");
     }
     Image8 original{h, w, 3, {}};
@@ -231,6 +231,13 @@ class ImageFolder {
     ImageSample s;
     for (int r : options_.resolutions) s.images.push_back(resize_center_crop(original, r));
     return s;
+  }
+
+  void record_failure(std::size_t index, const std::string& reason) const {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    if (state_->failed_flag[index]) return;
+    state_->failed_flag[index] = 1;
+    state_->failed.push_back(files_[index].string() + ": " + reason);
   }
 
   ImageFolderOptions options_;
