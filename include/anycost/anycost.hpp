@@ -10,4 +10,4 @@
 #include "anycost/models.hpp"
 #include "anycost/losses.hpp"
 #include "anycost/optim.hpp"
-#include "anycost/losses.hpp"
+#include "anycost/train.hpp"

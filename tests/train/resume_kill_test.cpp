@@ -50,7 +50,7 @@ int wait_status(pid_t pid) {
 TEST_CASE("anycost train: SIGKILL, --resume, and the same weights as an uninterrupted run") {
   anycost_test::TempDir dir;
   const std::filesystem::path data = dir / "data", config = dir / "run.json";
-  anycost_test::write_image_folder(data, 12, 24, /*seed=*/9);
+  anycost::test::write_image_folder(data, 12, 24, /*seed=*/9);
   std::ofstream(config) << R"({
     "generator": {"resolution": 16, "style_dim": 32, "n_mlp": 2, "channels": [32, 32, 16]},
     "discriminator": {"channels": [32, 32, 16]},

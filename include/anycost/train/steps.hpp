@@ -151,12 +151,14 @@ struct StepContext {
 struct StepDraws {
   Latents latents;
   models::SubnetConfig config;
+  models::SubnetConfig real_config;  // D step: the real images are scored with their own random code (Sec. 4.4)
   std::vector<Var> noise;   // per-sample noise maps of every layer
   std::vector<int> picked;  // the D inputs (0: R, 1: R/2, ...) the adversarial loss uses
 };
 
 inline StepDraws draw_step(const StepContext& s, std::int64_t batch, Rng& rng) {
-  StepDraws d{draw_latents(s.g, batch, s.config.mixing, rng), sample_config(s.g, s.config, s.stage, rng), {}, {}};
+  StepDraws d{draw_latents(s.g, batch, s.config.mixing, rng), sample_config(s.g, s.config, s.stage, rng),
+              sample_config(s.g, s.config, s.stage, rng), {}, {}};
   d.noise = s.g.make_noise(batch, rng);
   d.picked = pick_distinct(s.n_res(), s.n_sampled(), rng);
   return d;
@@ -173,7 +175,7 @@ inline models::SynthesisOptions given_noise(const StepDraws& d, bool all_rgbs) {
 // Returns false (D unchanged) on a non-finite loss or gradient.
 inline bool d_step(const StepContext& s, const std::vector<Tensor>& real, const StepDraws& draws, optim::Adam& opt,
                    StepLosses& out) {
-  const Var arch = s.arch_of(draws.config);
+  const Var arch = s.arch_of(draws.config), real_arch = s.arch_of(draws.real_config);
   models::SynthesisResult fake;
   {
     NoGradGuard no_grad;
@@ -182,7 +184,7 @@ inline bool d_step(const StepContext& s, const std::vector<Tensor>& real, const 
   opt.zero_grad();
   Var loss;
   for (int i : draws.picked) {
-    const Var l = losses::d_logistic(s.d.forward(Var(real[static_cast<std::size_t>(i)]), arch),
+    const Var l = losses::d_logistic(s.d.forward(Var(real[static_cast<std::size_t>(i)]), real_arch),
                                      s.d.forward(output_at(fake, i).detach(), arch));
     loss = loss.defined() ? Var(loss + l) : l;
   }

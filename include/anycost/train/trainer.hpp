@@ -33,7 +33,7 @@
 #include "anycost/io/image_folder.hpp"
 #include "anycost/io/image_grid.hpp"
 #include "anycost/models/channel_sort.hpp"
-#include "anycost/models/discriminator_transfer.hpp"
+#include "anycost/models/stage_transfer.hpp"
 #include "anycost/train/progress.hpp"
 #include "anycost/train/state.hpp"
 #include "anycost/train/steps.hpp"
@@ -151,8 +151,9 @@ class Trainer {
                                               "is ", where, " (try a lower learning rate or check the data)");
     std::vector<std::int64_t> skipped = s_.skipped;
     skipped.insert(std::upper_bound(skipped.begin(), skipped.end(), it), it);
-    ANYCOST_CHECK(!ckpts.empty(), TrainingError, "training stopped: non-finite value at iteration ", it,
-                  " and no checkpoint to roll back to");
+    if (ckpts.empty())
+      ::anycost::detail::raise<TrainingError>("training stopped: non-finite value at iteration ", it,
+                                              " and no checkpoint to roll back to");
     load(ckpts.back());
     for (std::int64_t k : s_.skipped)
       if (!std::binary_search(skipped.begin(), skipped.end(), k)) skipped.insert(std::upper_bound(skipped.begin(), skipped.end(), k), k);
