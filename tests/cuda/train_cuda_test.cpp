@@ -4,6 +4,7 @@
 // parameter after the iteration agrees within a bound relative to how far the iteration moved it. Built into
 // test_cuda and test_cuda_emulated.
 #include "cuda/cuda_test.hpp"
+#include "models/models_test_support.hpp"
 
 using namespace anycost;
 using anycost::test::on_cpu;
