@@ -29,6 +29,7 @@
 
 #include "anycost/models/generator.hpp"
 #include "anycost/optim/adam.hpp"
+#include "anycost/optim/ema.hpp"
 
 ANYCOST_NAMESPACE_BEGIN
 namespace train {
