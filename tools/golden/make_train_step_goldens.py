@@ -23,11 +23,12 @@ because the script itself needs horovod, a dataset and lpips; each step below na
 The random draws of that loop (mixing z, noise, inject_index, the sampled ratio, the resolutions) are
 replaced by fixed, stored values, so the C++ side can replay them.
 
-Tiny configuration: resolution 16, style_dim 32, n_mlp 2, channel table 4:32 8:32 16:16 for G and D.
-The official classes read their widths from the module-level dict models.anycost_gan.G_CHANNEL_CONFIG
-(D_CHANNEL_CONFIG is the same object, and models/dynamic_channel.py imports that object too); the script
-empties that dict in place and fills it with {4: 32, 8: 32, 16: 16}, then builds the models with
-channel_multiplier=1. No official file is edited.
+Tiny configuration: resolution 16, style_dim 32, n_mlp 2, widths 4:32 8:32 16:16 for G and D, made the way
+the official code makes every width table: its config-F table G_CHANNEL_CONFIG (4 -> 4096, ..., 1024 -> 16),
+untouched, times channel_multiplier = 1/64, capped at channel_max = 32. set_uniform_channel_ratio then
+computes the sub-network widths min(32, int(base(r) * ratio * 1/64)) -- e.g. ratio 0.25 keeps 16 channels
+at 4x4 -- which is the rule anycost's ChannelTable::uniform follows. No official file or module state is
+edited.
 
 Arithmetic: every weight and input is drawn in float32 (torch.Generator, fixed seed), stored as float32,
 and the models then run in float64 on exactly those values; stored outputs are the float64 results
@@ -63,7 +64,9 @@ OFFICIAL_FILES = ["models/anycost_gan.py", "models/ops.py", "models/dynamic_chan
 RESOLUTION = 16
 STYLE_DIM = 32
 N_MLP = 2
-CHANNELS = {4: 32, 8: 32, 16: 16}
+CHANNEL_MULTIPLIER = 1 / 64   # exact in binary: int(4096 / 64) = 64, capped to 32
+CHANNEL_MAX = 32
+CHANNELS = {4: 32, 8: 32, 16: 16}  # what the two give at resolutions 4, 8, 16
 N_RES = 2                 # D inputs 16 and 8
 N_SAMPLED_RES = 2
 BATCH = 4
@@ -97,9 +100,6 @@ def load_official(root):
     from cuda_op import op_native
     import models.ops as ops
     assert ops.fused_leaky_relu is op_native.fused_leaky_relu, "official ops did not fall back to op_native"
-    assert ag.D_CHANNEL_CONFIG is ag.G_CHANNEL_CONFIG is dc.G_CHANNEL_CONFIG
-    ag.G_CHANNEL_CONFIG.clear()
-    ag.G_CHANNEL_CONFIG.update(CHANNELS)  # insertion order ascending, as set_uniform_channel_ratio expects
     blobs = {}
     for f in OFFICIAL_FILES:
         with open(os.path.join(root, f), "rb") as fh:
@@ -151,9 +151,10 @@ def main():
     gen = torch.Generator().manual_seed(SEED)
 
     # ---- models (train_gan.py lines 398-417, 456-467) ------------------------------------------------------
-    generator = randomize_(ag.Generator(RESOLUTION, STYLE_DIM, N_MLP, channel_multiplier=1), gen)
-    discriminator = randomize_(ag.DiscriminatorMultiRes(RESOLUTION, channel_multiplier=1, n_res=N_RES,
-                                                        modulate=True), gen)
+    generator = randomize_(ag.Generator(RESOLUTION, STYLE_DIM, N_MLP, channel_multiplier=CHANNEL_MULTIPLIER,
+                                              channel_max=CHANNEL_MAX), gen)
+    discriminator = randomize_(ag.DiscriminatorMultiRes(RESOLUTION, channel_multiplier=CHANNEL_MULTIPLIER,
+                                                        channel_max=CHANNEL_MAX, n_res=N_RES, modulate=True), gen)
     g_sd0 = {k: v.clone() for k, v in generator.state_dict().items()}
     d_sd0 = {k: v.clone() for k, v in discriminator.state_dict().items()}
     generator.double()
@@ -307,7 +308,8 @@ def main():
                             scalars.items()},
         "hyper_parameters": {
             "resolution": RESOLUTION, "style_dim": STYLE_DIM, "n_mlp": N_MLP, "lr_mlp": 0.01,
-            "channels": {str(k): v for k, v in CHANNELS.items()}, "n_style": n_style, "num_layers": n_layers,
+            "channels": {str(k): v for k, v in CHANNELS.items()}, "channel_multiplier": CHANNEL_MULTIPLIER,
+            "channel_max": CHANNEL_MAX, "n_style": n_style, "num_layers": n_layers,
             "g_arch_len": 4 * n_style, "d": "DiscriminatorMultiRes(n_res=2, modulate=True): inputs 16 and 8",
             "batch": BATCH, "hvd_size": HVD_SIZE, "adam": {"lr": LR, "betas": list(BETAS), "eps": EPS,
                                                            "weight_decay": 0},
@@ -333,9 +335,10 @@ def main():
             "loss.g_total": "loss.g_adv + alpha * loss.mse",
         },
         "notes": [
-            "Channel table: the official G_CHANNEL_CONFIG dict (shared with D_CHANNEL_CONFIG and "
-            "models/dynamic_channel.py) is emptied in place and refilled with {4: 32, 8: 32, 16: 16}; models "
-            "built with channel_multiplier=1. No official file is edited.",
+            "Channel table: the official config-F G_CHANNEL_CONFIG, untouched, with channel_multiplier=1/64 and "
+            "channel_max=32 (widths 4:32 8:32 16:16); uniform sub-networks follow the official "
+            "set_uniform_channel_ratio rule min(32, int(base * ratio / 64)): ratio 0.5 -> 32 32 16 16 8 8, "
+            "ratio 0.75 -> 32 32 24 24 12 12 (width entries). No official file or module state is edited.",
             "LPIPS is left out (train_gan.py lines 159-160): the consistency loss is MSE only.",
             "D loss: the official code sums (d_loss += ...) the logistic losses of the sampled resolutions, "
             "in low-to-high order of the inputs (lines 93-97), not in draw order; n_sampled_res = n_res = 2, "
