@@ -65,6 +65,8 @@ class Trainer {
     int max_stage = 1;
     for (int s = 1; s <= 3; ++s)
       if (c_.steps[s - 1] > 0) max_stage = s;
+    // Unit-buffered: a log redirected to a file (a background run) shows each line as it is written.
+    o_.log->setf(std::ios_base::unitbuf);
     folder_.emplace(io::ImageFolderOptions{o_.data, c_.resolutions(max_stage),
                                            static_cast<std::size_t>(c_.cache_mb) << 20});
     log() << "data: " << folder_->size() << " images in '" << o_.data.string() << "'\n";
