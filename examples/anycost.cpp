@@ -1,13 +1,16 @@
-// anycost: the command-line tool. Subcommands:
+// anycost: the command-line tool. Commands:
 //
-//   anycost generate [flags]   images from a generator at any width and resolution (see usage below)
+//   anycost generate [flags]   images from a generator at any width and resolution
 //   anycost train [flags]      stage-wise Anycost GAN training on an image folder (anycost/train/trainer.hpp)
+//
+// `anycost --help` and `anycost <command> --help` list the flags. The flags are declared with CLI11
+// (libcli11-dev), next to the struct each command fills; run_generate and run_train do the work.
 //
 // Without --model, `generate` runs a built-in *untrained* generator (seeded random weights: 64x64,
 // style_dim 256, n_mlp 8, channel_max 256), so `anycost generate --out sample.png` works out of the box and
 // shows the pipeline (and its speed); the images are abstract patterns, not faces.
 //
-// Exit status: 0 on success, 1 on errors (files, formats, devices), 2 for bad flags.
+// Exit status: 0 on success, 1 on errors (files, formats, devices), 2 for bad flags (the message names the flag).
 #include <malloc.h>
 #include <unistd.h>
 
@@ -23,11 +26,13 @@
 #include <exception>
 #include <filesystem>
 #include <iostream>
-#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 #include <anycost/anycost.hpp>
 #include <anycost/io/image_grid.hpp>
@@ -40,59 +45,64 @@ using namespace anycost::models;
 
 namespace {
 
-const char* top_usage =
-    "usage: anycost <command> [flags]\n"
-    "\n"
-    "commands:\n"
-    "  generate    generate images with an Anycost generator at any width and resolution\n"
-    "  train       train an Anycost generator on a folder of images (stage-wise, resumable)\n"
-    "\n"
-    "Run 'anycost <command> --help' for the flags of a command.\n";
+// ---- flag helpers (CLI11) ----------------------------------------------------------------------------------
 
-const char* generate_usage =
-    "usage: anycost generate [flags]\n"
-    "\n"
-    "Generates images with an Anycost GAN generator, full or any sub-network of it, and writes them as a PNG\n"
-    "grid and/or as safetensors. Prints the configuration, its MACs per image (the paper's torchprofile\n"
-    "convention and the true multiply-add count) and the time per image.\n"
-    "\n"
-    "model:\n"
-    "  --model FILE            generator checkpoint (.safetensors, e.g. from tools/convert_checkpoint.py);\n"
-    "                          default: a built-in UNTRAINED generator with seeded random weights (64x64,\n"
-    "                          style_dim 256, n_mlp 8, channel_max 256)\n"
-    "  --device cpu|cuda       where to run (default cpu)\n"
-    "  --threads K             CPU threads (default: all)\n"
-    "latents:\n"
-    "  --seed S                draw z from this seed (default 0)\n"
-    "  --n N                   number of images (default 16)\n"
-    "  --latents FILE          a .safetensors file with one tensor: z [N, style_dim], w [N, style_dim] or\n"
-    "                          wplus [N, n_style, style_dim] (replaces --seed/--n)\n"
-    "  --truncation T          truncate toward the mean w: w_avg + T (w - w_avg) (default 1: none)\n"
-    "  --w-avg FILE            the mean w (tensor w_avg [style_dim]); default: estimated from 4096 seeded z\n"
-    "  --noise fixed|random    the model's fixed noise maps, or fresh ones from --seed (default fixed)\n"
-    "sub-network:\n"
-    "  --ratio R               uniform channel ratio in (0, 1], e.g. 0.25 0.5 0.75 (default 1)\n"
-    "  --channels c1,c2,...    per-layer widths: ConstantInput, conv1, convs.0, convs.1, ... (one per W+ row)\n"
-    "  --res R                 output resolution, a power of two up to the model's (default: the model's)\n"
-    "output:\n"
-    "  --out FILE              FILE.png: an image grid; FILE.safetensors: tensor `images` (float32\n"
-    "                          [N, 3, H, W], the raw generator output in about [-1, 1]); may be repeated\n"
-    "  --all-res               also every lower resolution: tensors images_4, images_8, ..., and PNG grids\n"
-    "                          FILE_4.png, FILE_8.png, ...\n"
-    "  --batch B               images per forward pass (default 1)\n"
-    "  --path automatic|weights|activations   how styles modulate the convolutions (default automatic)\n"
-    "  --help                  this text\n"
-    "\n"
-    "examples:\n"
-    "  anycost generate --out sample.png\n"
-    "  anycost generate --model generator.safetensors --ratio 0.5 --res 256 --n 4 --out preview.png\n"
-    "  anycost generate --model generator.safetensors --channels 512,512,...,16 --truncation 0.7 \\\n"
-    "                   --out faces.png --out faces.safetensors\n";
-
-// Bad flags: the message is printed with a pointer to --help, exit status 2.
+// A bad flag found only once the model is loaded (a sub-network it cannot run, latents of the wrong shape):
+// reported like CLI11's parse errors, exit status 2.
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+// A check that the value, read as a T, satisfies `ok`; the error reads "--flag: must be <rule>, not '<value>'".
+// A value that is no T at all passes here and fails CLI11's conversion (the same lexical_cast), whose error
+// names the flag too.
+template <class T, class Ok>
+CLI::Validator must_be(const std::string& rule, Ok ok) {
+  return CLI::Validator(
+      [rule, ok](std::string& v) -> std::string {
+        T x{};
+        if (!CLI::detail::lexical_cast(v, x) || ok(x)) return {};
+        return "must be " + rule + ", not '" + v + "'";
+      },
+      "");  // no description: the flag's help text states the rule
+}
+
+const CLI::Validator at_least_one = must_be<std::int64_t>(">= 1", [](std::int64_t k) { return k >= 1; });
+
+// A flag taking one of the names in `choices`, stored in `target` as the matching value.
+template <class E>
+CLI::Option* add_choice(CLI::App& cmd, const std::string& flag, E& target,
+                        const std::vector<std::pair<std::string, E>>& choices, const std::string& help) {
+  std::vector<std::string> names;
+  for (const auto& c : choices) names.push_back(c.first);
+  const auto store = [&target, choices](const std::string& v) {
+    for (const auto& [name, value] : choices)
+      if (name == v) target = value;
+  };
+  return cmd.add_option_function<std::string>(flag, store, help)
+      ->check(CLI::IsMember(names))
+      ->option_text(CLI::detail::join(names, "|"));
+}
+
+// --device cpu|cuda|cuda:N, read by the library's parse_device.
+CLI::Option* add_device(CLI::App& cmd, Device& target, const std::string& help) {
+  const CLI::Validator known(
+      [](std::string& v) -> std::string {
+        try {
+          parse_device(v);
+          return {};
+        } catch (const Error&) {
+          return "'" + v + "' is not cpu, cuda or cuda:N";
+        }
+      },
+      "");
+  return cmd.add_option_function<std::string>("--device", [&target](const std::string& v) { target = parse_device(v); },
+                                              help)
+      ->check(known)
+      ->option_text("cpu|cuda");
+}
+
+// ---- anycost generate --------------------------------------------------------------------------------------
 
 struct GenerateFlags {
   std::string model;
@@ -113,98 +123,88 @@ struct GenerateFlags {
   nn::ModulationPath path = nn::ModulationPath::automatic;
 };
 
-template <class T>
-T parse_number(const std::string& flag, const std::string& v) {
-  std::istringstream is(v);
-  T x{};
-  is >> x;
-  if (!is || !is.eof()) throw UsageError(flag + ": '" + v + "' is not a valid number");
-  return x;
-}
+CLI::App* add_generate(CLI::App& app, GenerateFlags& f) {
+  CLI::App* cmd =
+      app.add_subcommand("generate", "generate images with an Anycost generator at any width and resolution");
+  cmd->footer(
+      "Generates images with an Anycost GAN generator, full or any sub-network of it, and writes them as a PNG\n"
+      "grid and/or as safetensors. Prints the configuration, its MACs per image (the paper's torchprofile\n"
+      "convention and the true multiply-add count) and the time per image.\n"
+      "\n"
+      "examples:\n"
+      "  anycost generate --out sample.png\n"
+      "  anycost generate --model generator.safetensors --ratio 0.5 --res 256 --n 4 --out preview.png\n"
+      "  anycost generate --model generator.safetensors --channels 512,512,...,16 --truncation 0.7 \\\n"
+      "                   --out faces.png --out faces.safetensors");
 
-GenerateFlags parse_generate(const std::vector<std::string>& args) {
-  GenerateFlags f;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw UsageError(a + " needs a value");
-      return args[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      std::cout << generate_usage;
-      std::exit(0);
-    } else if (a == "--model") {
-      f.model = value();
-    } else if (a == "--device") {
-      const std::string v = value();
-      try {
-        f.device = parse_device(v);
-      } catch (const Error&) {
-        throw UsageError("--device: '" + v + "' is not cpu, cuda or cuda:N");
-      }
-    } else if (a == "--threads") {
-      f.threads = parse_number<int>(a, value());
-      if (f.threads < 1) throw UsageError("--threads must be >= 1");
-    } else if (a == "--seed") {
-      f.seed = parse_number<std::uint64_t>(a, value());
-    } else if (a == "--n") {
-      f.n = parse_number<std::int64_t>(a, value());
-      if (*f.n < 1) throw UsageError("--n must be >= 1");
-    } else if (a == "--latents") {
-      f.latents = value();
-    } else if (a == "--truncation") {
-      f.truncation = parse_number<double>(a, value());
-      if (!std::isfinite(f.truncation)) throw UsageError("--truncation must be a finite number");
-    } else if (a == "--w-avg") {
-      f.w_avg = value();
-    } else if (a == "--noise") {
-      const std::string v = value();
-      if (v == "fixed")
-        f.noise = NoiseMode::fixed;
-      else if (v == "random")
-        f.noise = NoiseMode::random;
-      else
-        throw UsageError("--noise: '" + v + "' is not fixed or random");
-    } else if (a == "--ratio") {
-      f.ratio = parse_number<double>(a, value());
-      if (!(*f.ratio > 0 && *f.ratio <= 1)) throw UsageError("--ratio must be in (0, 1]");
-    } else if (a == "--channels") {
-      std::stringstream ss(value());
-      std::string item;
-      while (std::getline(ss, item, ',')) f.channels.push_back(parse_number<int>("--channels", item));
-      if (f.channels.empty()) throw UsageError("--channels: no widths given");
-    } else if (a == "--res") {
-      f.res = parse_number<int>(a, value());
-    } else if (a == "--out") {
-      f.outs.push_back(value());
-    } else if (a == "--all-res") {
-      f.all_res = true;
-    } else if (a == "--batch") {
-      f.batch = parse_number<std::int64_t>(a, value());
-      if (f.batch < 1) throw UsageError("--batch must be >= 1");
-    } else if (a == "--path") {
-      const std::string v = value();
-      if (v == "automatic")
-        f.path = nn::ModulationPath::automatic;
-      else if (v == "weights")
-        f.path = nn::ModulationPath::weights;
-      else if (v == "activations")
-        f.path = nn::ModulationPath::activations;
-      else
-        throw UsageError("--path: '" + v + "' is not automatic, weights or activations");
-    } else {
-      throw UsageError("unknown flag '" + a + "'");
-    }
-  }
-  if (f.ratio && !f.channels.empty()) throw UsageError("--ratio and --channels exclude each other");
-  if (f.n && !f.latents.empty()) throw UsageError("--n and --latents exclude each other (the file sets N)");
-  if (!f.w_avg.empty() && f.truncation == 1.0) throw UsageError("--w-avg needs --truncation");
-  for (const std::string& o : f.outs) {
-    const std::string ext = std::filesystem::path(o).extension().string();
-    if (ext != ".png" && ext != ".safetensors")
-      throw UsageError("--out " + o + ": the file name must end in .png or .safetensors");
-  }
-  return f;
+  cmd->option_defaults()->group("model");
+  cmd->add_option("--model", f.model,
+                  "generator checkpoint (.safetensors, e.g. from tools/convert_checkpoint.py);\n"
+                  "default: a built-in UNTRAINED generator with seeded random weights (64x64,\n"
+                  "style_dim 256, n_mlp 8, channel_max 256)")
+      ->check(CLI::ExistingFile)
+      ->option_text("FILE");
+  add_device(*cmd, f.device, "where to run (default cpu)");
+  cmd->add_option("--threads", f.threads, "CPU threads (default: all)")->check(at_least_one)->option_text("K");
+
+  cmd->option_defaults()->group("latents");
+  cmd->add_option("--seed", f.seed, "draw z from this seed (default 0)")->option_text("S");
+  CLI::Option* n = cmd->add_option("--n", f.n, "number of images (default 16)")->check(at_least_one)->option_text("N");
+  cmd->add_option("--latents", f.latents,
+                  "a .safetensors file with one tensor: z [N, style_dim], w [N, style_dim] or\n"
+                  "wplus [N, n_style, style_dim] (replaces --seed/--n)")
+      ->check(CLI::ExistingFile)
+      ->excludes(n)
+      ->option_text("FILE");
+  CLI::Option* truncation =
+      cmd->add_option("--truncation", f.truncation,
+                      "truncate toward the mean w: w_avg + T (w - w_avg) (default 1: none)")
+          ->check(must_be<double>("a finite number", [](double t) { return std::isfinite(t); }))
+          ->option_text("T");
+  cmd->add_option("--w-avg", f.w_avg, "the mean w (tensor w_avg [style_dim]); default: estimated from 4096 seeded z")
+      ->check(CLI::ExistingFile)
+      ->needs(truncation)
+      ->option_text("FILE");
+  add_choice(*cmd, "--noise", f.noise, {{"fixed", NoiseMode::fixed}, {"random", NoiseMode::random}},
+             "the model's fixed noise maps, or fresh ones from --seed (default fixed)");
+
+  cmd->option_defaults()->group("sub-network");
+  CLI::Option* ratio =
+      cmd->add_option("--ratio", f.ratio, "uniform channel ratio in (0, 1], e.g. 0.25 0.5 0.75 (default 1)")
+          ->check(must_be<double>("in (0, 1]", [](double r) { return r > 0 && r <= 1; }))
+          ->option_text("R");
+  cmd->add_option("--channels", f.channels,
+                  "per-layer widths: ConstantInput, conv1, convs.0, convs.1, ... (one per W+ row)")
+      ->delimiter(',')
+      ->excludes(ratio)
+      ->option_text("c1,c2,...");
+  cmd->add_option("--res", f.res, "output resolution, a power of two up to the model's (default: the model's)")
+      ->option_text("R");
+
+  cmd->option_defaults()->group("output");
+  const CLI::Validator png_or_safetensors(
+      [](std::string& v) -> std::string {
+        const std::filesystem::path ext = std::filesystem::path(v).extension();
+        if (ext == ".png" || ext == ".safetensors") return {};
+        return "'" + v + "': the file name must end in .png or .safetensors";
+      },
+      "");
+  cmd->add_option("--out", f.outs,
+                  "FILE.png: an image grid; FILE.safetensors: tensor `images` (float32\n"
+                  "[N, 3, H, W], the raw generator output in about [-1, 1]); may be repeated")
+      ->allow_extra_args(false)  // one file per --out
+      ->check(png_or_safetensors)
+      ->option_text("FILE");
+  cmd->add_flag("--all-res", f.all_res,
+                "also every lower resolution: tensors images_4, images_8, ..., and PNG grids\n"
+                "FILE_4.png, FILE_8.png, ...");
+  cmd->add_option("--batch", f.batch, "images per forward pass (default 1)")->check(at_least_one)->option_text("B");
+  add_choice(*cmd, "--path", f.path,
+             {{"automatic", nn::ModulationPath::automatic},
+              {"weights", nn::ModulationPath::weights},
+              {"activations", nn::ModulationPath::activations}},
+             "how styles modulate the convolutions (default automatic)");
+  return cmd;
 }
 
 std::string fmt_macs(std::int64_t m) {
@@ -232,8 +232,7 @@ GeneratorConfig builtin_config() {
   return c;
 }
 
-int run_generate(const std::vector<std::string>& args) {
-  const GenerateFlags f = parse_generate(args);
+int run_generate(const GenerateFlags& f) {
   if (f.threads > 0) set_num_threads(f.threads);
   NoGradGuard inference;
 
@@ -414,83 +413,66 @@ int run_generate(const std::vector<std::string>& args) {
   return 0;
 }
 
-const char* train_usage =
-    "usage: anycost train --config RUN.json --data DIR --out RUN_DIR [flags]\n"
-    "\n"
-    "Trains an Anycost GAN on a folder of images (PNG/JPEG, searched recursively), stage by stage: StyleGAN2,\n"
-    "multi-resolution, adaptive channels (see examples/configs/*.json for the keys and their defaults).\n"
-    "Prints a progress line every few seconds; writes RUN_DIR/checkpoints/ckpt-*.safetensors, sample grids in\n"
-    "RUN_DIR/samples/ and, at the end, RUN_DIR/generator.safetensors (g_ema, for 'anycost generate --model').\n"
-    "Ctrl-C (SIGINT) or SIGTERM writes a checkpoint and stops; --resume continues exactly.\n"
-    "\n"
-    "  --config FILE           the run's JSON config (with --resume: optional, must match the run's)\n"
-    "  --data DIR              the image folder\n"
-    "  --out DIR               the run folder (created; must not hold a run unless --resume)\n"
-    "  --resume                continue the run in --out from its newest checkpoint\n"
-    "  --device cpu|cuda       where to train (default cpu)\n"
-    "  --threads K             CPU threads (default: all); the same K gives bit-identical runs\n"
-    "  --help                  this text\n"
-    "\n"
-    "example:\n"
-    "  anycost train --config examples/configs/tiny.json --data my_images --out runs/tiny\n";
+// ---- anycost train -----------------------------------------------------------------------------------------
 
-std::atomic<bool> stop_requested{false};
-
-int run_train(const std::vector<std::string>& args) {
+struct TrainFlags {
   std::string config, data, out;
   bool resume = false;
   Device device = Device::cpu();
   int threads = 0;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw UsageError(a + " needs a value");
-      return args[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      std::cout << train_usage;
-      return 0;
-    } else if (a == "--config") {
-      config = value();
-    } else if (a == "--data") {
-      data = value();
-    } else if (a == "--out") {
-      out = value();
-    } else if (a == "--resume") {
-      resume = true;
-    } else if (a == "--device") {
-      const std::string v = value();
-      try {
-        device = parse_device(v);
-      } catch (const Error&) {
-        throw UsageError("--device: '" + v + "' is not cpu, cuda or cuda:N");
-      }
-    } else if (a == "--threads") {
-      threads = parse_number<int>(a, value());
-      if (threads < 1) throw UsageError("--threads must be >= 1");
-    } else {
-      throw UsageError("unknown flag '" + a + "'");
-    }
-  }
-  if (data.empty()) throw UsageError("train: --data DIR is required");
-  if (out.empty()) throw UsageError("train: --out RUN_DIR is required");
-  if (config.empty() && !resume) throw UsageError("train: --config FILE is required (optional only with --resume)");
-  if (threads > 0) set_num_threads(threads);
+};
+
+CLI::App* add_train(CLI::App& app, TrainFlags& f) {
+  CLI::App* cmd =
+      app.add_subcommand("train", "train an Anycost generator on a folder of images (stage-wise, resumable)");
+  cmd->footer(
+      "Trains an Anycost GAN on a folder of images (PNG/JPEG, searched recursively), stage by stage: StyleGAN2,\n"
+      "multi-resolution, adaptive channels (see examples/configs/*.json for the keys and their defaults).\n"
+      "Prints a progress line every few seconds; writes RUN_DIR/checkpoints/ckpt-*.safetensors, sample grids in\n"
+      "RUN_DIR/samples/ and, at the end, RUN_DIR/generator.safetensors (g_ema, for 'anycost generate --model').\n"
+      "Ctrl-C (SIGINT) or SIGTERM writes a checkpoint and stops; --resume continues exactly.\n"
+      "\n"
+      "example:\n"
+      "  anycost train --config examples/configs/tiny.json --data my_images --out runs/tiny");
+  cmd->add_option("--config", f.config,
+                  "the run's JSON config (required; with --resume: optional, must match the run's)")
+      ->check(CLI::ExistingFile)
+      ->option_text("FILE");
+  cmd->add_option("--data", f.data, "the image folder (required)")
+      ->required()
+      ->check(CLI::ExistingDirectory)
+      ->option_text("DIR");
+  cmd->add_option("--out", f.out, "the run folder (required; created; must not hold a run unless --resume)")
+      ->required()
+      ->option_text("RUN_DIR");
+  cmd->add_flag("--resume", f.resume, "continue the run in --out from its newest checkpoint");
+  add_device(*cmd, f.device, "where to train (default cpu)");
+  cmd->add_option("--threads", f.threads, "CPU threads (default: all); the same K gives bit-identical runs")
+      ->check(at_least_one)
+      ->option_text("K");
+  return cmd;
+}
+
+std::atomic<bool> stop_requested{false};
+
+int run_train(const TrainFlags& f) {
+  if (f.config.empty() && !f.resume) throw UsageError("--config is required (optional only with --resume)");
+  if (f.threads > 0) set_num_threads(f.threads);
   train::TrainConfig cfg;
-  if (!config.empty()) {
-    cfg = train::load_train_config(config);
+  if (!f.config.empty()) {
+    cfg = train::load_train_config(f.config);
   } else {
-    const auto ckpts = train::list_checkpoints(std::filesystem::path(out) / "checkpoints");
-    if (ckpts.empty()) throw UsageError("train --resume: no checkpoint in '" + out + "/checkpoints'");
+    const auto ckpts = train::list_checkpoints(std::filesystem::path(f.out) / "checkpoints");
+    if (ckpts.empty()) throw UsageError("--resume: no checkpoint in '" + f.out + "/checkpoints'");
     cfg = train::parse_train_config(train::stored_config(io::load_safetensors(ckpts.back())));
   }
   std::signal(SIGINT, [](int) { stop_requested = true; });
   std::signal(SIGTERM, [](int) { stop_requested = true; });
   train::TrainerOptions opts;
-  opts.data = data;
-  opts.out = out;
-  opts.resume = resume;
-  opts.device = device;
+  opts.data = f.data;
+  opts.out = f.out;
+  opts.resume = f.resume;
+  opts.device = f.device;
   opts.stop = &stop_requested;
   train::Trainer trainer(cfg, opts);
   trainer.run();
@@ -517,20 +499,36 @@ static void tune_process(char** argv) {
 
 int main(int argc, char** argv) {
   tune_process(argv);
-  std::vector<std::string> args(argv + 1, argv + argc);
-  try {
-    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-      std::cout << top_usage;
-      return args.empty() ? 2 : 0;
-    }
-    const std::string command = args[0];
-    args.erase(args.begin());
-    if (command == "generate") return run_generate(args);
-    if (command == "train") return run_train(args);
-    throw UsageError("unknown command '" + command + "'");
-  } catch (const UsageError& e) {
-    std::cerr << "anycost: " << e.what() << "\n(run 'anycost --help' or 'anycost <command> --help')\n";
+  CLI::App app("anycost: Anycost GANs, generation at any width and resolution, and training", "anycost");
+  app.get_formatter()->column_width(26);
+  app.footer("Run 'anycost <command> --help' for the flags of a command.");
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a repeated flag: the last wins
+  GenerateFlags generate_flags;
+  TrainFlags train_flags;
+  const CLI::App* generate = add_generate(app, generate_flags);
+  const CLI::App* train = add_train(app, train_flags);
+
+  // Bad flags: the message, a pointer to the help of the command given, exit status 2.
+  const auto usage_error = [&app](const std::string& message) {
+    const std::vector<CLI::App*> given = app.get_subcommands();
+    std::cerr << "anycost: " << message << "\n(run 'anycost " << (given.empty() ? "" : given[0]->get_name() + " ")
+              << "--help')\n";
     return 2;
+  };
+  if (argc == 1 || (argc == 2 && std::string(argv[1]) == "help")) {
+    std::cout << app.help();
+    return argc == 1 ? 2 : 0;
+  }
+  try {
+    app.parse(argc, argv);
+    if (*generate) return run_generate(generate_flags);
+    if (*train) return run_train(train_flags);
+    return usage_error("no command given: generate or train");
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help prints the help and succeeds
+    return usage_error(e.what());
+  } catch (const UsageError& e) {
+    return usage_error(e.what());
   } catch (const std::exception& e) {
     std::cerr << "anycost: error: " << e.what() << "\n";
     return 1;

@@ -76,7 +76,8 @@ if nvidia-smi -L > /dev/null 2>&1; then ok "device"; else fail "device: nvidia-s
 cmake_deps=()
 if [ -d "$DEPS" ]; then
   cmake_deps+=("-DCMAKE_PREFIX_PATH=$DEPS" "-DEigen3_DIR=$DEPS/share/eigen3/cmake"
-               "-Dnlohmann_json_DIR=$DEPS/share/cmake/nlohmann_json" "-DCatch2_DIR=$DEPS/lib/cmake/Catch2")
+               "-Dnlohmann_json_DIR=$DEPS/share/cmake/nlohmann_json" "-DCLI11_DIR=$DEPS/share/cmake/CLI11"
+               "-DCatch2_DIR=$DEPS/lib/cmake/Catch2")
   export PKG_CONFIG_PATH="$DEPS/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
   if [ -d "$DEPS/lib/x86_64-linux-gnu/cmake/benchmark" ]; then
     cmake_deps+=("-Dbenchmark_DIR=$DEPS/lib/x86_64-linux-gnu/cmake/benchmark")

@@ -6,7 +6,7 @@
 #   tools/gpu/prepare_deps.sh            # writes .gpu-deps/ (about 15 MB)
 #   run(command="tools/gpu/check.sh", carry=[".gpu-deps"])
 #
-# Carried: Eigen 3.4 and nlohmann/json (header-only, with their CMake configs), the Catch2 v2 header and its
+# Carried: Eigen 3.4, nlohmann/json and CLI11 (header-only, with their CMake configs), the Catch2 v2 header and its
 # CMake scripts (Catch.cmake for catch_discover_tests; its config also names libCatch2WithMain.a), stb (headers, static library, a relocatable stb.pc),
 # and Google Benchmark 1.7 (headers, shared library, CMake config; optional: check.sh skips the op benchmarks
 # when it cannot be used). Nothing from Debian's libthrust-dev: nvcc uses the toolkit's own CCCL.
@@ -30,6 +30,8 @@ copy /usr/include/eigen3 include/eigen3
 copy /usr/share/eigen3 share/eigen3
 copy /usr/include/nlohmann include/nlohmann
 copy /usr/share/cmake/nlohmann_json share/cmake/nlohmann_json
+copy /usr/include/CLI include/CLI  # the anycost tool's flags
+copy /usr/share/cmake/CLI11 share/cmake/CLI11
 copy /usr/include/catch2 include/catch2
 copy /usr/lib/cmake/Catch2 lib/cmake/Catch2
 copy /usr/lib/libCatch2WithMain.a lib/libCatch2WithMain.a  # named by Catch2's CMake config (unused)

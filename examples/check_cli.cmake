@@ -1,0 +1,26 @@
+# Runs a program and checks both its exit status and its output (stdout and stderr together), which a plain
+# ctest PASS_REGULAR_EXPRESSION cannot do (it ignores the exit status):
+#
+#   cmake -DEXIT=<status> -DMATCH=<regex> -P check_cli.cmake -- <program> [args...]
+cmake_minimum_required(VERSION 3.24)
+set(command "")
+set(after_dashes FALSE)
+math(EXPR last "${CMAKE_ARGC} - 1")
+foreach(i RANGE ${last})
+  if(after_dashes)
+    list(APPEND command "${CMAKE_ARGV${i}}")
+  elseif(CMAKE_ARGV${i} STREQUAL "--")
+    set(after_dashes TRUE)
+  endif()
+endforeach()
+if(NOT command OR NOT DEFINED EXIT OR NOT DEFINED MATCH)
+  message(FATAL_ERROR "usage: cmake -DEXIT=<status> -DMATCH=<regex> -P check_cli.cmake -- <program> [args...]")
+endif()
+execute_process(COMMAND ${command} RESULT_VARIABLE status OUTPUT_VARIABLE output ERROR_VARIABLE output)
+message("${output}")
+if(NOT status STREQUAL EXIT)
+  message(FATAL_ERROR "exit status ${status}, expected ${EXIT}")
+endif()
+if(NOT output MATCHES "${MATCH}")
+  message(FATAL_ERROR "the output does not match: ${MATCH}")
+endif()
