@@ -29,6 +29,8 @@ import unicodedata
 FONT = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
 SKIN_TONES = {0x1F3FB: 1, 0x1F3FC: 2, 0x1F3FD: 3, 0x1F3FE: 4, 0x1F3FF: 5}
 ZWJ, KEYCAP, VS16 = 0x200D, 0x20E3, 0xFE0F
+# Joiners and modifiers inside sequences: they say nothing about what the picture shows.
+NOT_CONTENT = {ZWJ, VS16, 0x2640, 0x2642, 0x2764, 0x1F48B} | set(SKIN_TONES)
 
 # Keyword rules over the character names (first match per category; an emoji may have several).
 CATEGORY_WORDS = {
@@ -127,9 +129,12 @@ def label(glyph, cps):
         kind = "modifier" if cps[0] in SKIN_TONES else "single"
     else:
         kind = "sequence"
-    text = " ".join(names)
+    content = [cp for cp in cps if cp not in NOT_CONTENT] or list(cps)
+    text = " ".join(char_name(cp) for cp in content)
     cats = [c for c, words in CATEGORY_WORDS.items() if any(w in text.split() or (" " in w and w in text)
                                                             for w in words)]
+    if len(cats) > 1 and "symbol" in cats:  # "symbol" only for what is nothing else
+        cats.remove("symbol")
     if kind == "flag" and "flag" not in cats:
         cats.append("flag")
     if kind == "keycap" and "symbol" not in cats:

@@ -33,7 +33,7 @@ TEST_CASE("consistency matches the official distillation loss, values and studen
   }
 }
 
-TEST_CASE("consistency without LPIPS is alpha times the MSE; errors", "[losses][consistency]") {
+TEST_CASE("consistency without LPIPS is alpha times the MSE, errors", "[losses][consistency]") {
   Rng rng(1);
   Var t(randn({2, 3, 16, 16}, rng, DType::float64));
   Var s8(randn({2, 3, 8, 8}, rng, DType::float64), true), s16(randn({2, 3, 16, 16}, rng, DType::float64), true);

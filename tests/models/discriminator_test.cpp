@@ -75,7 +75,7 @@ TEST_CASE("Discriminator logits match the official models", "[discriminator][par
   }
 }
 
-TEST_CASE("Discriminator: the architecture code changes the logits; codes are shared by the batch",
+TEST_CASE("Discriminator: the architecture code changes the logits, codes are shared by the batch",
           "[discriminator]") {
   const auto& gold = discriminator_golden();
   NoGradGuard no_grad;

@@ -160,7 +160,7 @@ TEST_CASE("Prepared inference constants give the same numbers and are never used
   CHECK_THROWS_WITH(g.generate(z, g.full_config(), with), Catch::Contains("prepared constants belong"));
 }
 
-TEST_CASE("Lower resolutions are the intermediate ToRGB images; layers above never run", "[generator]") {
+TEST_CASE("Lower resolutions are the intermediate ToRGB images, layers above never run", "[generator]") {
   NoGradGuard no_grad;
   const Generator& g = golden().g;
   SynthesisOptions opts;

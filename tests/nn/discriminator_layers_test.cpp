@@ -78,7 +78,7 @@ TEST_CASE("AdaptiveModulate: FiLM value and gradients of first and second order"
   CHECK_THROWS_WITH(m.forward(Var(x), Var(Tensor::zeros({5}))), Catch::Contains("architecture code is float32"));
 }
 
-TEST_CASE("ConvLayer: blur pads, shapes, state names; ResBlock halves the resolution", "[conv_layer]") {
+TEST_CASE("ConvLayer: blur pads, shapes, state names, ResBlock halves the resolution", "[conv_layer]") {
   Rng rng(4);
   const ConvLayer down3(4, 6, 3, true, true, 0, Init(rng), DType::float64);
   const ConvLayer down1(4, 6, 1, true, false, 5, Init(rng), DType::float64);

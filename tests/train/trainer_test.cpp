@@ -200,7 +200,7 @@ TEST_CASE("trainer: bad input is refused by name") {
   CHECK_THROWS_WITH(train::Trainer(parse(tiny_config()), o), Catch::Contains("no checkpoint"));
 }
 
-TEST_CASE("trainer: resume skips a corrupt newest checkpoint; checkpoints are never non-finite") {
+TEST_CASE("trainer: resume skips a corrupt newest checkpoint, and checkpoints are never non-finite") {
   Run r;
   {
     nlohmann::json j = tiny_config();
