@@ -1,5 +1,6 @@
 // Models: the Anycost generator and discriminators, the channel table, sub-network configurations and their
-// architecture codes, MAC counting, checkpoints, discriminator stage transfer and channel sorting.
+// architecture codes, MAC counting, checkpoints (and the state I/O they share), discriminator stage transfer
+// and channel sorting.
 #pragma once
 
 #include "anycost/models/arch_code.hpp"
@@ -11,3 +12,4 @@
 #include "anycost/models/generator.hpp"
 #include "anycost/models/macs.hpp"
 #include "anycost/models/stage_transfer.hpp"
+#include "anycost/models/state_io.hpp"

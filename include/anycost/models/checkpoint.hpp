@@ -16,7 +16,6 @@
 
 #include <filesystem>
 #include <map>
-#include <set>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -24,29 +23,14 @@
 
 #include "anycost/io/safetensors.hpp"
 #include "anycost/models/generator.hpp"
+#include "anycost/models/state_io.hpp"
 
 ANYCOST_NAMESPACE_BEGIN
 namespace models {
 
-using StateTensors = std::map<std::string, Tensor>;
-
 namespace detail {
-inline const Tensor& state_at(const StateTensors& st, const std::string& key, const std::string& source) {
-  const auto it = st.find(key);
-  ANYCOST_CHECK(it != st.end(), FormatError, source, ": not an anycost generator checkpoint: no tensor '", key, "'");
-  return it->second;
-}
 inline bool is_constant_kernel(const std::string& name) {
-  auto ends_with = [&](const std::string& s) {
-    return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
-  };
-  return ends_with(".blur.kernel") || ends_with(".upsample.kernel");
-}
-inline std::string key_list(const std::vector<std::string>& keys) {
-  std::ostringstream os;
-  for (std::size_t i = 0; i < keys.size() && i < 6; ++i) os << (i ? ", " : "") << "'" << keys[i] << "'";
-  if (keys.size() > 6) os << ", ... (" << keys.size() << " in all)";
-  return os.str();
+  return ends_with(name, ".blur.kernel") || ends_with(name, ".upsample.kernel");
 }
 }  // namespace detail
 
@@ -54,7 +38,7 @@ inline std::string key_list(const std::vector<std::string>& keys) {
 inline GeneratorConfig infer_generator_config(const StateTensors& st, const std::map<std::string, std::string>& metadata = {},
                                               const std::string& source = "state dict") {
   GeneratorConfig cfg;
-  const Tensor& s1 = detail::state_at(st, "style.1.weight", source);
+  const Tensor& s1 = detail::state_at(st, "style.1.weight", source, "generator");
   ANYCOST_CHECK(s1.dim() == 2 && s1.size(0) == s1.size(1), FormatError, source, ": 'style.1.weight' has shape ",
                 s1.shape(), ", expected [style_dim, style_dim]");
   cfg.style_dim = static_cast<int>(s1.size(1));
@@ -65,13 +49,13 @@ inline GeneratorConfig infer_generator_config(const StateTensors& st, const std:
   ANYCOST_CHECK(blocks >= 1, FormatError, source, ": no 'to_rgbs.0.conv.weight': a generator needs at least one ",
                 "block above 4x4");
   cfg.resolution = 4 << blocks;
-  const Tensor& in = detail::state_at(st, "input.input", source);
+  const Tensor& in = detail::state_at(st, "input.input", source, "generator");
   ANYCOST_CHECK(in.dim() == 4 && in.size(0) == 1 && in.size(2) == 4 && in.size(3) == 4 && in.size(1) >= 1, FormatError,
                 source, ": 'input.input' has shape ", in.shape(), ", expected [1, C, 4, 4]");
   cfg.channels = {static_cast<int>(in.size(1))};
   for (int b = 0; b < blocks; ++b) {
     const std::string key = "convs." + std::to_string(2 * b) + ".conv.weight";
-    const Tensor& w = detail::state_at(st, key, source);
+    const Tensor& w = detail::state_at(st, key, source, "generator");
     ANYCOST_CHECK(w.dim() == 5 && w.size(0) == 1 && w.size(1) >= 1, FormatError, source, ": '", key,
                   "' has shape ", w.shape(), ", expected [1, C_out, C_in, 3, 3]");
     cfg.channels.push_back(static_cast<int>(w.size(1)));
@@ -92,37 +76,8 @@ inline Generator generator_from_state(const StateTensors& st, const std::map<std
                                       const std::string& source = "state dict") {
   const GeneratorConfig cfg = infer_generator_config(st, metadata, source);
   Generator g(cfg, nn::Init::none(), DType::float32);
-  std::set<std::string> used;
-  std::vector<std::string> missing;
-  g.visit_state([&](const std::string& name, auto& x) {
-    const auto it = st.find(name);
-    if (it == st.end()) {
-      if (!detail::is_constant_kernel(name)) missing.push_back(name);
-      return;
-    }
-    used.insert(name);
-    const Tensor& t = it->second;
-    const Shape expected = x.shape();
-    ANYCOST_CHECK(t.shape() == expected, ShapeError, source, ": tensor '", name, "' has shape ", t.shape(),
-                  ", the ", cfg.resolution, "x", cfg.resolution, " generator it describes needs ", expected);
-    ANYCOST_CHECK(t.dtype() == DType::float32, FormatError, source, ": tensor '", name, "' is ", t.dtype(),
-                  ", expected float32 (convert the checkpoint to float32)");
-    ANYCOST_CHECK(t.device() == st.begin()->second.device(), DeviceError, source, ": tensor '", name, "' is on ",
-                  t.device(), ", tensor '", st.begin()->first, "' on ", st.begin()->second.device());
-    if constexpr (std::is_same_v<std::remove_cvref_t<decltype(x)>, Var>)
-      x = Var(t, true);
-    else
-      x = t;
-  });
-  ANYCOST_CHECK(missing.empty(), FormatError, source, ": missing ", missing.size(), " tensor",
-                missing.size() == 1 ? "" : "s", " of the ", cfg.resolution, "x", cfg.resolution, " generator: ",
-                detail::key_list(missing));
-  std::vector<std::string> unexpected;
-  for (const auto& kv : st)
-    if (!used.count(kv.first)) unexpected.push_back(kv.first);
-  ANYCOST_CHECK(unexpected.empty(), FormatError, source, ": ", unexpected.size(), " unexpected tensor",
-                unexpected.size() == 1 ? "" : "s", " for a ", cfg.resolution, "x", cfg.resolution, " generator: ",
-                detail::key_list(unexpected));
+  const std::string what = std::to_string(cfg.resolution) + "x" + std::to_string(cfg.resolution) + " generator";
+  load_module_state(g, st, source, what, detail::is_constant_kernel);
   return g;
 }
 
@@ -133,16 +88,7 @@ inline Generator load_generator(const std::filesystem::path& path) {
 }
 
 // The generator's tensors in reference state_dict order (parameters and buffers, live tensors).
-inline std::vector<std::pair<std::string, Tensor>> generator_state(const Generator& g) {
-  std::vector<std::pair<std::string, Tensor>> out;
-  g.visit_state([&](const std::string& name, const auto& x) {
-    if constexpr (std::is_same_v<std::remove_cvref_t<decltype(x)>, Var>)
-      out.emplace_back(name, x.data());
-    else
-      out.emplace_back(name, x);
-  });
-  return out;
-}
+inline std::vector<std::pair<std::string, Tensor>> generator_state(const Generator& g) { return module_state(g); }
 
 // Writes g as safetensors (atomically), with lr_mlp and a description in the metadata.
 inline void save_generator(const std::filesystem::path& path, const Generator& g,

@@ -14,29 +14,16 @@
 
 #include <filesystem>
 #include <map>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "anycost/io/safetensors.hpp"
-#include "anycost/models/checkpoint.hpp"
 #include "anycost/models/discriminator.hpp"
+#include "anycost/models/state_io.hpp"
 
 ANYCOST_NAMESPACE_BEGIN
 namespace models {
-
-namespace detail {
-inline const Tensor& d_state_at(const StateTensors& st, const std::string& key, const std::string& source) {
-  const auto it = st.find(key);
-  ANYCOST_CHECK(it != st.end(), FormatError, source, ": not an anycost discriminator checkpoint: no tensor '", key,
-                "'");
-  return it->second;
-}
-inline bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-}  // namespace detail
 
 // The discriminator architecture a state dict describes.
 inline DiscriminatorConfig infer_discriminator_config(const StateTensors& st, const std::string& source = "state dict") {
@@ -54,14 +41,14 @@ inline DiscriminatorConfig infer_discriminator_config(const StateTensors& st, co
   cfg.n_inputs = 1;
   if (multi)
     while (st.count("convs." + std::to_string(cfg.n_inputs) + ".0.weight")) ++cfg.n_inputs;
-  const Tensor& rgb = detail::d_state_at(st, "convs.0.0.weight", source);
+  const Tensor& rgb = detail::state_at(st, "convs.0.0.weight", source, "discriminator");
   ANYCOST_CHECK(rgb.dim() == 4 && rgb.size(1) == 3 && rgb.size(0) >= 1, FormatError, source,
                 ": 'convs.0.0.weight' has shape ", rgb.shape(), ", expected [C, 3, 1, 1]");
   std::vector<int> widths(static_cast<std::size_t>(n_blocks + 1));
   widths.back() = static_cast<int>(rgb.size(0));
   for (int j = 0; j < n_blocks; ++j) {
     const std::string key = block_key(j, "conv2.1.weight");
-    const Tensor& w = detail::d_state_at(st, key, source);
+    const Tensor& w = detail::state_at(st, key, source, "discriminator");
     ANYCOST_CHECK(w.dim() == 4 && w.size(0) >= 1, FormatError, source, ": '", key, "' has shape ", w.shape(),
                   ", expected [C_out, C_in, 3, 3]");
     widths[static_cast<std::size_t>(n_blocks - 1 - j)] = static_cast<int>(w.size(0));
@@ -84,36 +71,9 @@ inline DiscriminatorConfig infer_discriminator_config(const StateTensors& st, co
 inline Discriminator discriminator_from_state(const StateTensors& st, const std::string& source = "state dict") {
   const DiscriminatorConfig cfg = infer_discriminator_config(st, source);
   Discriminator d(cfg, nn::Init::none(), DType::float32);
-  std::set<std::string> used;
-  std::vector<std::string> missing;
   const std::string what = std::to_string(cfg.resolution) + "x" + std::to_string(cfg.resolution) +
                            (cfg.arch_dim ? " conditioned" : "") + " discriminator";
-  d.visit_state([&](const std::string& name, auto& x) {
-    const auto it = st.find(name);
-    if (it == st.end()) {
-      if (!detail::ends_with(name, ".kernel")) missing.push_back(name);
-      return;
-    }
-    used.insert(name);
-    const Tensor& t = it->second;
-    ANYCOST_CHECK(t.shape() == x.shape(), ShapeError, source, ": tensor '", name, "' has shape ", t.shape(), ", the ",
-                  what, " it describes needs ", x.shape());
-    ANYCOST_CHECK(t.dtype() == DType::float32, FormatError, source, ": tensor '", name, "' is ", t.dtype(),
-                  ", expected float32 (convert the checkpoint to float32)");
-    ANYCOST_CHECK(t.device() == st.begin()->second.device(), DeviceError, source, ": tensor '", name, "' is on ",
-                  t.device(), ", tensor '", st.begin()->first, "' on ", st.begin()->second.device());
-    if constexpr (std::is_same_v<std::remove_cvref_t<decltype(x)>, Var>)
-      x = Var(t, true);
-    else
-      x = t;
-  });
-  ANYCOST_CHECK(missing.empty(), FormatError, source, ": missing ", missing.size(), " tensor",
-                missing.size() == 1 ? "" : "s", " of the ", what, ": ", detail::key_list(missing));
-  std::vector<std::string> unexpected;
-  for (const auto& kv : st)
-    if (!used.count(kv.first)) unexpected.push_back(kv.first);
-  ANYCOST_CHECK(unexpected.empty(), FormatError, source, ": ", unexpected.size(), " unexpected tensor",
-                unexpected.size() == 1 ? "" : "s", " for a ", what, ": ", detail::key_list(unexpected));
+  load_module_state(d, st, source, what, [](const std::string& name) { return detail::ends_with(name, ".kernel"); });
   return d;
 }
 
@@ -125,14 +85,7 @@ inline Discriminator load_discriminator(const std::filesystem::path& path) {
 
 // The discriminator's tensors in reference state_dict order (parameters and buffers, live tensors).
 inline std::vector<std::pair<std::string, Tensor>> discriminator_state(const Discriminator& d) {
-  std::vector<std::pair<std::string, Tensor>> out;
-  d.visit_state([&](const std::string& name, const auto& x) {
-    if constexpr (std::is_same_v<std::remove_cvref_t<decltype(x)>, Var>)
-      out.emplace_back(name, x.data());
-    else
-      out.emplace_back(name, x);
-  });
-  return out;
+  return module_state(d);
 }
 
 // Writes d as safetensors (atomically), with a description in the metadata.

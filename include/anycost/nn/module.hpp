@@ -108,45 +108,40 @@ void visit_buffers(Module& m, F&& fn, const std::string& prefix = {}) {
       prefix);
 }
 
+namespace detail {
+// Replaces every parameter and buffer x of m by f(x's tensor); parameters keep their requires_grad flag and
+// lose any accumulated gradient.
+template <class Module, class F>
+void map_state(Module& m, F&& f) {
+  m.visit_state(
+      [&](const std::string&, auto& x) {
+        if constexpr (std::is_same_v<std::remove_cvref_t<decltype(x)>, Var>)
+          x = Var(f(x.data()), x.requires_grad());
+        else
+          x = f(x);
+      },
+      {});
+}
+}  // namespace detail
+
 // Moves every parameter and buffer to `device` (explicit copies through Tensor::to); parameters keep their
 // requires_grad flag and lose any accumulated gradient.
 template <class Module>
 void to_device(Module& m, Device device) {
-  m.visit_state(
-      [&](const std::string&, auto& x) {
-        if constexpr (std::is_same_v<std::remove_cvref_t<decltype(x)>, Var>)
-          x = Var(x.data().to(device), x.requires_grad());
-        else
-          x = x.to(device);
-      },
-      {});
+  detail::map_state(m, [&](const Tensor& t) { return t.to(device); });
 }
 
 // Converts every parameter and buffer to `dtype` (float32 or float64).
 template <class Module>
 void to_dtype(Module& m, DType dtype) {
-  m.visit_state(
-      [&](const std::string&, auto& x) {
-        if constexpr (std::is_same_v<std::remove_cvref_t<decltype(x)>, Var>)
-          x = Var(x.data().to(dtype), x.requires_grad());
-        else
-          x = x.to(dtype);
-      },
-      {});
+  detail::map_state(m, [&](const Tensor& t) { return t.to(dtype); });
 }
 
 // A copy of m that shares no memory with it (copying a module struct shares its parameter handles).
 template <class Module>
 Module deep_copy(const Module& m) {
   Module out = m;
-  out.visit_state(
-      [&](const std::string&, auto& x) {
-        if constexpr (std::is_same_v<std::remove_cvref_t<decltype(x)>, Var>)
-          x = Var(x.data().clone(), x.requires_grad());
-        else
-          x = x.clone();
-      },
-      {});
+  detail::map_state(out, [](const Tensor& t) { return t.clone(); });
   return out;
 }
 

@@ -27,6 +27,7 @@
 #include "anycost/io/safetensors.hpp"
 #include "anycost/models/checkpoint.hpp"
 #include "anycost/models/discriminator_checkpoint.hpp"
+#include "anycost/models/state_io.hpp"
 #include "anycost/ops/reduce.hpp"
 #include "anycost/optim/adam.hpp"
 #include "anycost/optim/ema.hpp"
@@ -72,12 +73,7 @@ inline bool all_finite(const Tensor& t) {
 
 template <class Module>
 void add_state(optim::StateDict& sd, const std::string& prefix, const Module& m) {
-  m.visit_state([&](const std::string& name, const auto& x) {
-    if constexpr (std::is_same_v<std::remove_cvref_t<decltype(x)>, Var>)
-      sd.emplace_back(prefix + name, x.data());
-    else
-      sd.emplace_back(prefix + name, x);
-  });
+  for (const auto& [name, t] : models::module_state(m)) sd.emplace_back(prefix + name, t);
 }
 inline void add_dict(optim::StateDict& sd, const std::string& prefix, const optim::StateDict& from) {
   for (const auto& [k, t] : from) sd.emplace_back(prefix + k, t);
