@@ -12,6 +12,7 @@
 
 #include <anycost/anycost.hpp>
 #include <anycost/backend/cuda/conv_plan.hpp>
+#include <anycost/backend/cuda/pool_plan.hpp>
 #include <anycost/backend/cuda/random_plan.hpp>
 #include <anycost/backend/cuda/strided_plan.hpp>
 #include <anycost/backend/cuda/upfirdn2d_plan.hpp>
@@ -84,6 +85,16 @@ std::int64_t numel_of(const cuda_hooks::StridedRef& r) {
   std::int64_t n = 1;
   for (int d = 0; d < r.rank; ++d) n *= r.shape[d];
   return n;
+}
+
+// Whether a view is contiguous (row-major; extent-1 dims may have any stride).
+bool is_contiguous(const cuda_hooks::StridedRef& r) {
+  std::int64_t expected = 1;
+  for (int d = r.rank - 1; d >= 0; --d) {
+    if (r.shape[d] != 1 && r.strides[d] != expected) return false;
+    expected *= r.shape[d];
+  }
+  return true;
 }
 
 }  // namespace
@@ -257,6 +268,50 @@ void upfirdn2d(const StridedRef& x, const StridedRef& k, const StridedRef& out, 
   });
 }
 
+// The pooling entries check what the CUDA units check (contiguous operands whose sizes match the geometry) and
+// that the argmax positions are device memory of the right size.
+void require_pool_operands(const StridedRef& in, const StridedRef& pooled, const void* index,
+                           const Pool2dGeometry& g, const char* op) {
+  require_device_ptr(in.data, op);
+  require_device_ptr(pooled.data, op);
+  const std::int64_t n_out = g.planes * g.ho * g.wo;
+  ANYCOST_CHECK(on_device(index, static_cast<std::size_t>(n_out) * sizeof(std::int64_t)), DeviceError,
+                "emulated device: ", op, " argmax positions are not device memory of ", n_out, " int64");
+  REQUIRE(in.dtype == pooled.dtype);
+  REQUIRE((is_contiguous(in) && is_contiguous(pooled)));
+  REQUIRE(numel_of(in) == g.planes * g.h * g.w);
+  REQUIRE(numel_of(pooled) == n_out);
+}
+
+void max_pool2d(const StridedRef& x, const StridedRef& out, std::int64_t* index, const Pool2dGeometry& g) {
+  require_pool_operands(x, out, index, g, "max_pool2d");
+  dispatch_dtype(x.dtype, [&](auto z) {
+    using T = decltype(z);
+    const MaxPoolArgs<T> a{static_cast<const T*>(x.data), static_cast<T*>(out.data), index, g};
+    for (std::int64_t e = 0; e < a.size(); ++e) max_pool2d_at(a, e);
+  });
+}
+
+void max_pool2d_scatter(const StridedRef& grad_out, const StridedRef& grad_in, const std::int64_t* index,
+                        const Pool2dGeometry& g) {
+  require_pool_operands(grad_in, grad_out, index, g, "max_pool2d_scatter");
+  dispatch_dtype(grad_out.dtype, [&](auto z) {
+    using T = decltype(z);
+    const MaxPoolScatterArgs<T> a{static_cast<const T*>(grad_out.data), static_cast<T*>(grad_in.data), index, g};
+    for (std::int64_t e = 0; e < a.size(); ++e) max_pool2d_scatter_at(a, e);
+  });
+}
+
+void max_pool2d_gather(const StridedRef& in, const StridedRef& out, const std::int64_t* index,
+                       const Pool2dGeometry& g) {
+  require_pool_operands(in, out, index, g, "max_pool2d_gather");
+  dispatch_dtype(in.dtype, [&](auto z) {
+    using T = decltype(z);
+    const MaxPoolGatherArgs<T> a{static_cast<const T*>(in.data), static_cast<T*>(out.data), index, g};
+    for (std::int64_t e = 0; e < a.size(); ++e) max_pool2d_gather_at(a, e);
+  });
+}
+
 void reverse_copy(const StridedRef& in, const StridedRef& out) {
   require_device_ptr(in.data, "reverse_copy input");
   require_device_ptr(out.data, "reverse_copy output");
@@ -330,4 +385,28 @@ TEST_CASE("a training step of upfirdn2d and the backward seed stay on the device
   // The flipped kernel made on the device equals the host's flip.
   const Tensor f = detail::flip_kernel(kk).to(Device::cpu()), h = detail::flip_kernel(kk.to(Device::cpu()));
   CHECK(f.to_vector<float>() == h.to_vector<float>());
+}
+
+TEST_CASE("max_pool2d keeps its argmax positions and all three passes on the device", "[cuda][emulated][sync]") {
+  // The positions are device memory (the pooling entries refuse anything else) and forward, backward and double
+  // backward copy nothing between host and device.
+  using namespace anycost;
+  const Device gpu = Device::cuda();
+  Rng rng(2);
+  const Var x(randn({2, 3, 9, 7}, rng).to(gpu), true);
+  const Tensor r = randn({2, 3, 4, 3}, rng).to(gpu);
+  const std::int64_t before = memory().transfers;
+  const Var y = max_pool2d(x, 3, 2);
+  GradOptions opts;
+  opts.create_graph = true;
+  const Var gx = grad({sum(square(y) * Var(r))}, {x}, {}, opts)[0];
+  const Var gg = grad({sum(gx * gx)}, {x})[0];
+  CHECK(memory().transfers == before);
+  CHECK(gg.device() == gpu);
+  // A gradient on another device than the positions is refused by name.
+  const auto idx = std::make_shared<detail::PoolIndex>();
+  idx->output_shape = Shape{1, 1, 1, 1};
+  idx->index = std::make_shared<Storage>(sizeof(std::int64_t), Device::cpu());
+  CHECK_THROWS_WITH(max_pool2d_scatter(Var(Tensor::zeros({1, 1, 1, 1}, DType::float32, gpu)), idx),
+                    Catch::Contains("max_pool2d backward: gradient on cuda:0, the pooled input was on cpu"));
 }

@@ -174,3 +174,72 @@ TEST_CASE("views and copies match across devices", "[cuda][view]") {
       "cat", [](const std::vector<Var>& v) { return cat({v[0], v[1]}, 1); }, {x, randn_cpu({4, 2, 5}, 71)},
       elementwise_tol);
 }
+
+namespace {
+// randn rounded to multiples of 1/2: most windows hold tied maxima, so the tie rule decides where gradients go.
+Tensor tied_cpu(const Shape& s, std::uint64_t seed) {
+  Tensor t = randn_cpu(s, seed);
+  float* p = t.data<float>();
+  for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = std::round(p[i] * 2.0f) / 2.0f;
+  return t;
+}
+}  // namespace
+
+TEST_CASE("max_pool2d matches across devices", "[cuda][pool]") {
+  ANYCOST_REQUIRE_GPU();
+  struct Case {
+    const char* name;
+    Shape shape;
+    int kernel, stride, padding;
+  };
+  // LPIPS pools with AlexNet's 3x3 stride 2 (overlapping windows) and VGG16's 2x2 stride 2; odd sizes leave the
+  // last row and column outside every window (floor mode). Squared so that the gradient depends on x and the
+  // double backward runs the gather and the scatter again.
+  const std::vector<Case> cases = {{"alexnet 3x3 stride 2", {2, 5, 13, 11}, 3, 2, 0},
+                                   {"vgg 2x2 stride 2", {2, 4, 9, 7}, 2, 2, 0},
+                                   {"3x3 stride 2 padding 1", {1, 3, 8, 9}, 3, 2, 1},
+                                   {"3x3 stride 1 padding 1", {2, 2, 7, 5}, 3, 1, 1}};
+  std::uint64_t seed = 80;
+  for (const Case& c : cases) {
+    auto f = [c](const std::vector<Var>& v) { return Var(square(max_pool2d(v[0], c.kernel, c.stride, c.padding))); };
+    compare_devices(c.name, f, {randn_cpu(c.shape, seed++)}, elementwise_tol);
+    compare_devices(std::string(c.name) + ", tied maxima", f, {tied_cpu(c.shape, seed++)}, elementwise_tol);
+  }
+  compare_devices(
+      "float64 alexnet 3x3 stride 2",
+      [](const std::vector<Var>& v) { return Var(square(max_pool2d(v[0], 3, 2))); },
+      {randn_cpu({2, 3, 15, 13}, seed++, DType::float64)}, f64_tol);
+}
+
+TEST_CASE("max_pool2d on the device: ties and NaN go where the CPU sends them", "[cuda][pool]") {
+  ANYCOST_REQUIRE_GPU();
+  const Device gpu = Device::cuda(0);
+  // One plane of equal values but a NaN at (2, 2): of the 2x3 windows (3x3, stride 2), the four at rows and
+  // columns 0-2 and 2-4 take the NaN, the other two their first element.
+  Tensor t = Tensor::full({1, 1, 5, 7}, 1.0, DType::float64);
+  t.data<double>()[2 * 7 + 2] = std::nan("");
+  const Tensor r = randn_cpu({1, 1, 2, 3}, 90, DType::float64);
+  const Var xc(t, true), xg(t.to(gpu), true);
+  const Var yc = max_pool2d(xc, 3, 2), yg = max_pool2d(xg, 3, 2);
+  const std::vector<double> vc = yc.data().to_vector<double>(), vg = yg.data().to(Device::cpu()).to_vector<double>();
+  REQUIRE(vc.size() == vg.size());
+  int nans = 0;
+  for (std::size_t i = 0; i < vc.size(); ++i) {
+    CHECK(std::isnan(vc[i]) == std::isnan(vg[i]));
+    if (std::isnan(vc[i]))
+      ++nans;
+    else
+      CHECK(vc[i] == vg[i]);
+  }
+  CHECK(nans == 4);
+  backward(sum(yc * Var(r)));
+  backward(sum(yg * Var(r.to(gpu))));
+  const std::vector<double> gc = xc.grad().data().to_vector<double>();
+  const std::vector<double> gg = xg.grad().data().to(Device::cpu()).to_vector<double>();
+  CHECK(gg == gc);
+  const std::vector<double> rv = r.to_vector<double>();
+  CHECK(gc[2 * 7 + 2] == rv[0] + rv[1] + rv[3] + rv[4]);  // summed in output order, as both devices do
+  CHECK(gc[0 * 7 + 4] == rv[2]);
+  CHECK(gc[2 * 7 + 4] == rv[5]);
+  CHECK(gc[0] == 0.0);  // first in window (0, 0), but the NaN wins there
+}

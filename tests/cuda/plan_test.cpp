@@ -1,5 +1,5 @@
 // Host-side checks of the CUDA backend's logic, runnable without a GPU: every per-element function a kernel
-// runs (expression programs, strided copies, keepdim sums, im2col/col2im, upfirdn2d, Philox fills) is
+// runs (expression programs, strided copies, keepdim sums, im2col/col2im, upfirdn2d, max pooling, Philox fills) is
 // ANYCOST_HOST_DEVICE, so here it runs on the host over every element and is compared with the CPU reference.
 // The convolution drivers run with a host executor (CPU GEMM), exercising the same chunking, grouping and
 // leading-dimension arithmetic the CUDA executor feeds to cuBLAS.
@@ -7,6 +7,7 @@
 
 #include <anycost/anycost.hpp>
 #include <anycost/backend/cuda/conv_plan.hpp>
+#include <anycost/backend/cuda/pool_plan.hpp>
 #include <anycost/backend/cuda/random_plan.hpp>
 #include <anycost/backend/cuda/strided_plan.hpp>
 #include <anycost/backend/cuda/upfirdn2d_plan.hpp>
@@ -362,6 +363,65 @@ TEST_CASE("the CUDA Philox fill computes the CPU's values bit for bit", "[cuda][
         });
         CHECK(bit_equal(got, ref));
       }
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("max pooling per element matches the CPU reference bit for bit", "[cuda][pool]", float, double) {
+  using T = TestType;
+  const DType dt = dtype_of<T>();
+  struct Case {
+    Shape shape;
+    int kernel, stride, pad;
+  };
+  // AlexNet's and VGG16's LPIPS pools on odd sizes, padding, overlap with stride 1, a window of the whole plane.
+  const std::vector<Case> cases = {{{2, 3, 13, 11}, 3, 2, 0}, {{2, 3, 9, 7}, 2, 2, 0}, {{1, 4, 8, 9}, 3, 2, 1},
+                                   {{1, 2, 7, 6}, 3, 1, 1},   {{1, 2, 6, 5}, 5, 3, 2}, {{3, 1, 4, 4}, 4, 1, 0}};
+  std::uint64_t seed = 51;
+  for (const Case& c : cases) {
+    for (bool ties : {false, true}) {
+      INFO("shape " << c.shape << " kernel " << c.kernel << " stride " << c.stride << " pad " << c.pad << " ties "
+                    << ties);
+      Tensor x = randn_t(c.shape, seed++, dt);
+      T* xp = x.template data<T>();
+      if (ties)  // values in steps of 1/2: most windows hold tied maxima
+        for (std::int64_t i = 0; i < x.numel(); ++i) xp[i] = std::round(xp[i] * T(2)) / T(2);
+      xp[x.numel() / 3] = std::numeric_limits<T>::quiet_NaN();  // a NaN wins its windows
+      backend::Pool2dGeometry g;
+      g.planes = c.shape[0] * c.shape[1];
+      g.h = c.shape[2];
+      g.w = c.shape[3];
+      g.kernel = c.kernel;
+      g.stride = c.stride;
+      g.pad = c.pad;
+      g.ho = backend::conv_out_size(g.h, c.kernel, c.stride, c.pad);
+      g.wo = backend::conv_out_size(g.w, c.kernel, c.stride, c.pad);
+      const Shape out_shape{c.shape[0], c.shape[1], g.ho, g.wo};
+      const std::size_t n_out = static_cast<std::size_t>(g.planes * g.ho * g.wo);
+
+      Tensor ref = Tensor::empty(out_shape, dt), got = Tensor::empty(out_shape, dt);
+      std::vector<std::int64_t> ref_index(n_out, -2), got_index(n_out, -2);
+      backend::cpu::max_pool2d<T>(x, ref, ref_index.data(), g);
+      const bc::MaxPoolArgs<T> fa{x.template data<T>(), got.template data<T>(), got_index.data(), g};
+      for (std::int64_t e = 0; e < fa.size(); ++e) bc::max_pool2d_at(fa, e);
+      CHECK(got_index == ref_index);
+      CHECK(bit_equal(got, ref));
+
+      // Scatter: every input element written (the output starts as NaN), sums bit-identical.
+      const Tensor gy = randn_t(out_shape, seed++, dt);
+      Tensor ref_in = Tensor::empty(c.shape, dt), got_in = Tensor::full(c.shape, std::nan(""), dt);
+      backend::cpu::max_pool2d_scatter<T>(gy, ref_in, ref_index.data(), g);
+      const bc::MaxPoolScatterArgs<T> sa{gy.template data<T>(), got_in.template data<T>(), ref_index.data(), g};
+      for (std::int64_t e = 0; e < sa.size(); ++e) bc::max_pool2d_scatter_at(sa, e);
+      CHECK(bit_equal(got_in, ref_in));
+
+      // Gather.
+      const Tensor gx = randn_t(c.shape, seed++, dt);
+      Tensor ref_out = Tensor::empty(out_shape, dt), got_out = Tensor::empty(out_shape, dt);
+      backend::cpu::max_pool2d_gather<T>(gx, ref_out, ref_index.data(), g);
+      const bc::MaxPoolGatherArgs<T> ga{gx.template data<T>(), got_out.template data<T>(), ref_index.data(), g};
+      for (std::int64_t e = 0; e < ga.size(); ++e) bc::max_pool2d_gather_at(ga, e);
+      CHECK(bit_equal(got_out, ref_out));
     }
   }
 }

@@ -1,5 +1,6 @@
 // max_pool2d against torch.nn.functional.max_pool2d (tests/data/lpips/ops.json): values, input gradients with
-// overlapping windows and padding, second order, bad inputs and the CUDA refusal.
+// overlapping windows and padding, second order, bad inputs. The CUDA path is compared with this one in
+// tests/cuda (ops_cuda_test.cpp, plan_test.cpp).
 #include <catch2/catch.hpp>
 
 #include <anycost/anycost.hpp>
@@ -45,5 +46,15 @@ TEST_CASE("max_pool2d: a NaN propagates, bad inputs throw", "[ops][pool]") {
   CHECK_THROWS_WITH(max_pool2d(Var(randn({2, 4, 4}, rng)), 2, 2), Catch::Contains("max_pool2d: expects an NCHW input"));
   CHECK_THROWS_WITH(max_pool2d(Var(randn({1, 1, 4, 4}, rng)), 2, 2, 2), Catch::Contains("bad geometry"));
   CHECK_THROWS_WITH(max_pool2d(Var(randn({1, 1, 2, 2}, rng)), 3, 1), Catch::Contains("smaller than the kernel"));
-  CHECK_THROWS_AS(max_pool2d(Var(fake_cuda({1, 1, 4, 4})), 2, 2), DeviceError);
+  // A CPU-only build has no CUDA kernel to run.
+  if constexpr (!with_cuda) CHECK_THROWS_AS(max_pool2d(Var(fake_cuda({1, 1, 4, 4})), 2, 2), NotCompiledError);
+  // The backward's gradient must be on the device that holds the argmax positions.
+  Var x(randn({1, 1, 4, 4}, rng), true);
+  Var y = max_pool2d(x, 2, 2);
+  const auto idx = std::make_shared<detail::PoolIndex>();
+  idx->output_shape = y.shape();
+  idx->index = std::make_shared<Storage>(4 * sizeof(std::int64_t), Device::cpu());
+  CHECK_THROWS_WITH(max_pool2d_scatter(Var(fake_cuda({1, 1, 2, 2})), idx),
+                    Catch::Contains("gradient on cuda:0, the pooled input was on cpu"));
+  CHECK_THROWS_AS(max_pool2d_scatter(Var(fake_cuda({1, 1, 2, 2})), idx), DeviceError);
 }

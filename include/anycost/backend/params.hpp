@@ -25,6 +25,14 @@ struct UpFirDnParams {
   static UpFirDnParams make(int up, int down, int pad0, int pad1) { return {up, down, pad0, pad1, pad0, pad1}; }
 };
 
+// Max pooling over contiguous [planes, h, w] inputs (planes = N C) with a square window, one stride and one
+// zero-free padding for both axes (torch.nn.MaxPool2d, floor mode, dilation 1): ho = (h + 2 pad - kernel) /
+// stride + 1, likewise wo.
+struct Pool2dGeometry {
+  std::int64_t planes = 0, h = 0, w = 0, ho = 0, wo = 0;
+  int kernel = 1, stride = 1, pad = 0;
+};
+
 inline std::int64_t conv_out_size(std::int64_t in, int k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
 inline std::int64_t upfirdn_out_size(std::int64_t in, int k, int up, int down, int pad0, int pad1) {
   const std::int64_t span = in * up + pad0 + pad1 - k;

@@ -99,6 +99,8 @@ class Lpips {
   LpipsNet net() const { return net_; }
   DType dtype() const { return lins_.front().dtype(); }
   Device device() const { return lins_.front().device(); }
+  // Moves the weights and constants to `device` (explicit copies; forward then takes images on that device).
+  void to(Device device) { nn::to_device(*this, device); }
 
   // a, b [B, 3, H, W] in [-1, 1] (not clamped here) -> [B] distances. Differentiable in a and b.
   Var forward(const Var& a, const Var& b) const {

@@ -12,16 +12,14 @@
 #include <limits>
 #include <vector>
 
+#include "anycost/backend/params.hpp"
 #include "anycost/core/parallel.hpp"
 #include "anycost/core/tensor.hpp"
 
 ANYCOST_NAMESPACE_BEGIN
 namespace backend::cpu {
 
-struct Pool2dGeometry {
-  std::int64_t planes = 0, h = 0, w = 0, ho = 0, wo = 0;
-  int kernel = 1, stride = 1, pad = 0;
-};
+using backend::Pool2dGeometry;  // backend/params.hpp: shared with the CUDA kernels
 
 // x, out contiguous; index[planes * ho * wo] receives the argmax positions.
 template <class T>

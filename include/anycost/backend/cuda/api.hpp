@@ -65,6 +65,17 @@ ANYCOST_CUDA_ENTRY(void conv2d_weight_grad(const StridedRef& x, const StridedRef
 ANYCOST_CUDA_ENTRY(void upfirdn2d(const StridedRef& x, const StridedRef& k, const StridedRef& out,
                                   const backend::UpFirDnParams& p))
 
+// Max pooling with the contract of backend/cpu/pool.hpp (x, out, grad tensors contiguous, one dtype). `index` is
+// device memory on the tensors' device, planes * ho * wo int64 argmax positions: written by max_pool2d, read by
+// the scatter (grad_in = the scatter-add of grad_out at index, every element written) and the gather
+// (out[p, j] = in[p, index[p, j]]).
+ANYCOST_CUDA_ENTRY(void max_pool2d(const StridedRef& x, const StridedRef& out, std::int64_t* index,
+                                   const backend::Pool2dGeometry& g))
+ANYCOST_CUDA_ENTRY(void max_pool2d_scatter(const StridedRef& grad_out, const StridedRef& grad_in,
+                                           const std::int64_t* index, const backend::Pool2dGeometry& g))
+ANYCOST_CUDA_ENTRY(void max_pool2d_gather(const StridedRef& in, const StridedRef& out, const std::int64_t* index,
+                                          const backend::Pool2dGeometry& g))
+
 // out[i] = in[n - 1 - i] over two contiguous tensors of one dtype and size (the flipped FIR kernel of upfirdn2d's
 // backward, kept on the device).
 ANYCOST_CUDA_ENTRY(void reverse_copy(const StridedRef& in, const StridedRef& out))
