@@ -71,7 +71,10 @@ class Trainer {
                                            static_cast<std::size_t>(c_.cache_mb) << 20});
     log() << "data: " << folder_->size() << " images in '" << o_.data.string() << "'\n";
     for (const std::string& s : folder_->skipped()) log() << "data: skipped " << s << "\n";
-    if (!c_.lpips.empty()) lpips_.emplace(losses::Lpips::load(c_.lpips));
+    if (!c_.lpips.empty()) {
+      lpips_.emplace(losses::Lpips::load(c_.lpips));
+      lpips_->to(o_.device);  // the consistency loss compares device images
+    }
     if (o_.resume)
       resume();
     else
