@@ -116,6 +116,7 @@ struct GenerateFlags {
   NoiseMode noise = NoiseMode::fixed;
   std::optional<double> ratio;
   std::vector<int> channels;
+  std::string evolve_config, budget;
   std::optional<int> res;
   std::vector<std::string> outs;
   bool all_res = false;
@@ -135,7 +136,8 @@ CLI::App* add_generate(CLI::App& app, GenerateFlags& f) {
       "  anycost generate --out sample.png\n"
       "  anycost generate --model generator.safetensors --ratio 0.5 --res 256 --n 4 --out preview.png\n"
       "  anycost generate --model generator.safetensors --channels 512,512,...,16 --truncation 0.7 \\\n"
-      "                   --out faces.png --out faces.safetensors");
+      "                   --out faces.png --out faces.safetensors\n"
+      "  anycost generate --model generator.safetensors --evolve-config configs.json --budget 15G --out fast.png");
 
   cmd->option_defaults()->group("model");
   cmd->add_option("--model", f.model,
@@ -173,11 +175,24 @@ CLI::App* add_generate(CLI::App& app, GenerateFlags& f) {
       cmd->add_option("--ratio", f.ratio, "uniform channel ratio in (0, 1], e.g. 0.25 0.5 0.75 (default 1)")
           ->check(must_be<double>("in (0, 1]", [](double r) { return r > 0 && r <= 1; }))
           ->option_text("R");
-  cmd->add_option("--channels", f.channels,
-                  "per-layer widths: ConstantInput, conv1, convs.0, convs.1, ... (one per W+ row)")
-      ->delimiter(',')
-      ->excludes(ratio)
-      ->option_text("c1,c2,...");
+  CLI::Option* channels =
+      cmd->add_option("--channels", f.channels,
+                      "per-layer widths: ConstantInput, conv1, convs.0, convs.1, ... (one per W+ row)")
+          ->delimiter(',')
+          ->excludes(ratio)
+          ->option_text("c1,c2,...");
+  CLI::Option* budget =
+      cmd->add_option("--budget", f.budget, "the sub-network a search chose for this budget label (with\n"
+                                            "--evolve-config), e.g. 15G")
+          ->excludes(ratio)
+          ->excludes(channels)
+          ->option_text("LABEL");
+  cmd->add_option("--evolve-config", f.evolve_config,
+                  "searched sub-networks per budget (the official evolve_configs JSON format)")
+      ->check(CLI::ExistingFile)
+      ->needs(budget)
+      ->option_text("FILE");
+  budget->needs("--evolve-config");
   cmd->add_option("--res", f.res, "output resolution, a power of two up to the model's (default: the model's)")
       ->option_text("R");
 
@@ -254,7 +269,12 @@ int run_generate(const GenerateFlags& f) {
   std::optional<SubnetConfig> cfg_holder;
   std::string cfg_kind;
   try {
-    if (!f.channels.empty()) {
+    if (!f.budget.empty()) {
+      const std::vector<EvolveEntry> entries = read_evolve_configs(f.evolve_config, table);
+      const EvolveEntry& e = find_budget(entries, f.budget);
+      cfg_holder = f.res ? table.flexible(e.config.channels(), *f.res) : e.config;
+      cfg_kind = "searched for " + f.budget + " (" + f.evolve_config + ")";
+    } else if (!f.channels.empty()) {
       cfg_holder = table.flexible(f.channels, res);
       cfg_kind = "flexible";
     } else if (f.ratio) {

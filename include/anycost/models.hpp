@@ -1,6 +1,6 @@
 // Models: the Anycost generator and discriminators, the channel table, sub-network configurations and their
-// architecture codes, MAC counting, checkpoints (and the state I/O they share), discriminator stage transfer
-// and channel sorting.
+// architecture codes, MAC counting, evolve-config files (searched sub-networks per budget), checkpoints (and
+// the state I/O they share), discriminator stage transfer and channel sorting.
 #pragma once
 
 #include "anycost/models/arch_code.hpp"
@@ -9,6 +9,7 @@
 #include "anycost/models/checkpoint.hpp"
 #include "anycost/models/discriminator.hpp"
 #include "anycost/models/discriminator_checkpoint.hpp"
+#include "anycost/models/evolve_config.hpp"
 #include "anycost/models/generator.hpp"
 #include "anycost/models/macs.hpp"
 #include "anycost/models/stage_transfer.hpp"
