@@ -2,13 +2,17 @@
 //
 //   anycost generate [flags]   images from a generator at any width and resolution
 //   anycost train [flags]      stage-wise Anycost GAN training on an image folder (anycost/train/trainer.hpp)
+//   anycost project [flags]    the W+ latents of real images (anycost/projection/project.hpp)
+//   anycost edit [flags]       W+ latents moved along attribute directions (anycost/editing/)
+//   anycost export CKPT --out  one generator of a training checkpoint as a generator file
 //
 // `anycost --help` and `anycost <command> --help` list the flags. The flags are declared with CLI11
 // (libcli11-dev), next to the struct each command fills; run_generate and run_train do the work.
 //
-// Without --model, `generate` runs a built-in *untrained* generator (seeded random weights: 64x64,
-// style_dim 256, n_mlp 8, channel_max 256), so `anycost generate --out sample.png` works out of the box and
-// shows the pipeline (and its speed); the images are abstract patterns, not faces.
+// Without --model, `generate` runs the model that ships with anycost (examples/models/emoji64: a 64x64
+// generator trained here on the Noto colour emoji), found next to the installed tool
+// (<prefix>/share/anycost/models) or in the source tree it was built from. `--model untrained` is a seeded
+// random generator (64x64, style_dim 256, n_mlp 8, channel_max 256) for tests and timing.
 //
 // Exit status: 0 on success, 1 on errors (files, formats, devices), 2 for bad flags (the message names the flag).
 #include <malloc.h>
@@ -38,6 +42,7 @@
 #include <anycost/io/image_grid.hpp>
 #include <anycost/io/safetensors.hpp>
 #include <anycost/models.hpp>
+#include <anycost/projection.hpp>
 #include <anycost/train.hpp>
 
 using namespace anycost;
@@ -104,6 +109,55 @@ CLI::Option* add_device(CLI::App& cmd, Device& target, const std::string& help) 
 
 // ---- anycost generate --------------------------------------------------------------------------------------
 
+constexpr const char* untrained_model = "untrained";
+
+// The shipped model: next to an installed tool first (<prefix>/bin/anycost -> <prefix>/share/anycost/models),
+// then in the source tree this binary was built from (ANYCOST_SOURCE_MODELS_DIR, set by examples/CMakeLists.txt).
+std::filesystem::path default_model() {
+  const std::filesystem::path rel = "emoji64/generator.safetensors";
+  std::vector<std::filesystem::path> tried;
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) tried.push_back(exe.parent_path().parent_path() / "share/anycost/models" / rel);
+#ifdef ANYCOST_SOURCE_MODELS_DIR
+  tried.push_back(std::filesystem::path(ANYCOST_SOURCE_MODELS_DIR) / rel);
+#endif
+  std::string where;
+  for (const auto& p : tried) {
+    if (std::filesystem::is_regular_file(p, ec)) return p;
+    where += "\n  " + p.string();
+  }
+  throw IoError("the shipped model was not found; looked in:" + where +
+                "\n(give --model FILE, or --model untrained for random weights)");
+}
+
+// Nearest-neighbour upscaling by an integer factor (pixel repetition): a preview shown at the full size
+// without blurring what the sub-network actually produced.
+Tensor upscale_nearest(const Tensor& x, std::int64_t k) {
+  if (k == 1) return x;
+  const std::int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  return x.contiguous().reshape({n, c, h, 1, w, 1}).expand({n, c, h, k, w, k}).contiguous().reshape({n, c, h * k, w * k});
+}
+
+// Mean over images of the PSNR (peak-to-peak 2, images in [-1, 1]) between `sub` and `full` brought to sub's
+// resolution by bilinear downsampling (align_corners, as the consistency loss of training compares them).
+double mean_psnr(const Tensor& sub, const Tensor& full) {
+  const std::vector<double> pa = sub.to_vector<double>();
+  const std::vector<double> pb =
+      resize_bilinear(Var(full.to(DType::float64)), sub.size(2), sub.size(3), AlignCorners::yes).data().to_vector<double>();
+  const std::int64_t n = sub.size(0), per = sub.numel() / n;
+  double sum = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    double se = 0;
+    for (std::int64_t j = 0; j < per; ++j) {
+      const double d = std::clamp(pa[i * per + j], -1.0, 1.0) - std::clamp(pb[i * per + j], -1.0, 1.0);
+      se += d * d;
+    }
+    sum += 10.0 * std::log10(4.0 / std::max(se / static_cast<double>(per), 1e-20));
+  }
+  return sum / static_cast<double>(n);
+}
+
 struct GenerateFlags {
   std::string model;
   Device device = Device::cpu();
@@ -120,6 +174,7 @@ struct GenerateFlags {
   std::optional<int> res;
   std::vector<std::string> outs;
   bool all_res = false;
+  bool compare = false;
   std::int64_t batch = 1;
   nn::ModulationPath path = nn::ModulationPath::automatic;
 };
@@ -133,7 +188,7 @@ CLI::App* add_generate(CLI::App& app, GenerateFlags& f) {
       "convention and the true multiply-add count) and the time per image.\n"
       "\n"
       "examples:\n"
-      "  anycost generate --out sample.png\n"
+      "  anycost generate --ratio 0.25 --res 32 --compare --out sample.png\n"
       "  anycost generate --model generator.safetensors --ratio 0.5 --res 256 --n 4 --out preview.png\n"
       "  anycost generate --model generator.safetensors --channels 512,512,...,16 --truncation 0.7 \\\n"
       "                   --out faces.png --out faces.safetensors\n"
@@ -142,9 +197,10 @@ CLI::App* add_generate(CLI::App& app, GenerateFlags& f) {
   cmd->option_defaults()->group("model");
   cmd->add_option("--model", f.model,
                   "generator checkpoint (.safetensors, e.g. from tools/convert_checkpoint.py);\n"
-                  "default: a built-in UNTRAINED generator with seeded random weights (64x64,\n"
-                  "style_dim 256, n_mlp 8, channel_max 256)")
-      ->check(CLI::ExistingFile)
+                  "default: the shipped emoji model (64x64, examples/models/emoji64);\n"
+                  "'untrained': seeded random weights (64x64, style_dim 256, channel_max 256)")
+      ->check(CLI::Validator(
+          [](std::string& v) { return v == untrained_model ? std::string() : CLI::ExistingFile(v); }, ""))
       ->option_text("FILE");
   add_device(*cmd, f.device, "where to run (default cpu)");
   cmd->add_option("--threads", f.threads, "CPU threads (default: all)")->check(at_least_one)->option_text("K");
@@ -210,6 +266,10 @@ CLI::App* add_generate(CLI::App& app, GenerateFlags& f) {
       ->allow_extra_args(false)  // one file per --out
       ->check(png_or_safetensors)
       ->option_text("FILE");
+  cmd->add_flag("--compare", f.compare,
+                "also render the full generator on the same latents and noise: each row of\n"
+                "sub-network images sits under its row of full renders (upscaled by pixel\n"
+                "repetition), and the mean PSNR of sub-network vs full is printed");
   cmd->add_flag("--all-res", f.all_res,
                 "also every lower resolution: tensors images_4, images_8, ..., and PNG grids\n"
                 "FILE_4.png, FILE_8.png, ...");
@@ -236,7 +296,7 @@ std::string widths_text(const ChannelTable& t) {
   return os.str();
 }
 
-// The built-in untrained model.
+// The seeded random generator of `--model untrained`.
 GeneratorConfig builtin_config() {
   GeneratorConfig c;
   c.resolution = 64;
@@ -254,12 +314,13 @@ int run_generate(const GenerateFlags& f) {
   // ---- model ----
   Generator g;
   std::string model_text;
-  if (f.model.empty()) {
+  if (f.model == untrained_model) {
     g = Generator(builtin_config(), 0);
-    model_text = "built-in UNTRAINED generator (seeded random weights; images are patterns, not faces)";
+    model_text = "UNTRAINED generator (seeded random weights; images are patterns)";
   } else {
-    g = load_generator(f.model);
-    model_text = f.model;
+    const std::filesystem::path path = f.model.empty() ? default_model() : std::filesystem::path(f.model);
+    g = load_generator(path);
+    model_text = path.string() + (f.model.empty() ? " (the shipped emoji model)" : "");
   }
   if (!f.device.is_cpu()) g.to(f.device);
   const ChannelTable& table = g.channel_table();
@@ -378,6 +439,15 @@ int run_generate(const GenerateFlags& f) {
   Rng noise_rng(f.seed ^ 0x9e3779b97f4a7c15ull);
   opts.synthesis.rng = &noise_rng;
 
+  // --compare renders the full generator too, on the same latents (and, by default, the model's fixed noise).
+  const SubnetConfig full_cfg = table.full(g.resolution());
+  Rng full_noise_rng(f.seed ^ 0x9e3779b97f4a7c15ull);
+  GenerateOptions full_opts = opts;
+  full_opts.synthesis.return_rgbs = false;
+  full_opts.synthesis.rng = &full_noise_rng;
+  std::vector<Tensor> full_parts;
+  double full_seconds = 0;
+
   std::vector<std::vector<Tensor>> parts;  // per resolution, per batch
   const bool tty = isatty(fileno(stderr));
   const auto start = std::chrono::steady_clock::now();
@@ -387,14 +457,19 @@ int run_generate(const GenerateFlags& f) {
     std::vector<Var> outs = f.all_res ? r.rgbs : std::vector<Var>{r.image};
     if (parts.empty()) parts.resize(outs.size());
     for (std::size_t k = 0; k < outs.size(); ++k) parts[k].push_back(outs[k].data().to(Device::cpu()));
-    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (f.compare) {
+      const auto t0 = std::chrono::steady_clock::now();
+      full_parts.push_back(g.generate(narrow(latents, 0, i, b), full_cfg, full_opts).image.data().to(Device::cpu()));
+      full_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() - full_seconds;
     const std::int64_t done = i + b;
     if (n > b && (tty || done == n || done * 10 / n != i * 10 / n))
       std::fprintf(stderr, "%s  [%lld/%lld] %.1f ms/image, %.1f s left%s", tty ? "\r" : "",
                    static_cast<long long>(done), static_cast<long long>(n), el * 1e3 / static_cast<double>(done),
                    el / static_cast<double>(done) * static_cast<double>(n - done), tty && done < n ? "" : "\n");
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() - full_seconds;
   std::printf("  time        %.2f ms/image (%lld images in %.3f s, mapping and synthesis)\n",
               seconds * 1e3 / static_cast<double>(n), static_cast<long long>(n), seconds);
 
@@ -404,6 +479,31 @@ int run_generate(const GenerateFlags& f) {
     std::vector<Var> vs(p.begin(), p.end());
     images.push_back(vs.size() == 1 ? p[0] : cat(vs, 0).data());
   }
+  Tensor full_images;
+  if (f.compare) {
+    std::vector<Var> vs(full_parts.begin(), full_parts.end());
+    full_images = vs.size() == 1 ? full_parts[0] : cat(vs, 0).data();
+    std::printf("  compare     full generator %.2f ms/image; sub-network vs full on the same latents: mean PSNR\n"
+                "              %.2f dB (full downsampled to %lld px)\n",
+                full_seconds * 1e3 / static_cast<double>(n), mean_psnr(images.back(), full_images),
+                static_cast<long long>(images.back().size(2)));
+  }
+  // The PNG grid: with --compare, rows of (up to) 8 full renders, each followed by its row of sub-network images.
+  const auto grid_of = [&](const Tensor& sub) -> std::pair<Tensor, int> {
+    const Tensor clamped = Var(clamp(Var(sub), -1.0, 1.0)).data();
+    if (!f.compare) return {clamped, 0};
+    const std::int64_t cols = std::min<std::int64_t>(n, 8), big = full_images.size(2);
+    const Tensor up = upscale_nearest(clamped, big / sub.size(2));
+    const Tensor fullc = Var(clamp(Var(full_images), -1.0, 1.0)).data();
+    const std::int64_t rows = (n + cols - 1) / cols;
+    const Tensor tiles = Tensor::full(Shape{2 * rows * cols, 3, big, big}, -1.0, up.dtype(), up.device());
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int64_t r = i / cols, c = i % cols;
+      tiles.select(0, 2 * r * cols + c).copy_(fullc.select(0, i));
+      tiles.select(0, (2 * r + 1) * cols + c).copy_(up.select(0, i));
+    }
+    return {tiles, static_cast<int>(cols)};
+  };
   for (const std::string& out : f.outs) {
     const std::filesystem::path path(out);
     if (path.extension() == ".safetensors") {
@@ -412,19 +512,21 @@ int run_generate(const GenerateFlags& f) {
       if (f.all_res)
         for (std::size_t k = 0; k + 1 < images.size(); ++k)
           items.emplace_back("images_" + std::to_string(images[k].size(2)), images[k].to(DType::float32));
+      if (f.compare) items.emplace_back("images_full", full_images.to(DType::float32));
       io::save_safetensors(path, items, {{"sub-network", cfg.describe()}, {"model", model_text}});
       std::printf("  wrote       %s (images [%lld, 3, %lld, %lld]%s)\n", out.c_str(), static_cast<long long>(n),
                   static_cast<long long>(images.back().size(2)), static_cast<long long>(images.back().size(3)),
                   f.all_res ? " and every lower resolution" : "");
     } else {
-      const Tensor grid_src = Var(clamp(Var(images.back()), -1.0, 1.0)).data();
-      io::save_image_grid(path, grid_src);
-      std::printf("  wrote       %s\n", out.c_str());
+      const auto [grid_src, cols] = grid_of(images.back());
+      io::save_image_grid(path, grid_src, cols);
+      std::printf("  wrote       %s%s\n", out.c_str(), f.compare ? " (full renders above their sub-network images)" : "");
       if (f.all_res)
         for (std::size_t k = 0; k + 1 < images.size(); ++k) {
           std::filesystem::path low = path;
           low.replace_filename(path.stem().string() + "_" + std::to_string(images[k].size(2)) + ".png");
-          io::save_image_grid(low, Var(clamp(Var(images[k]), -1.0, 1.0)).data());
+          const auto [low_src, low_cols] = grid_of(images[k]);
+          io::save_image_grid(low, low_src, low_cols);
           std::printf("  wrote       %s\n", low.string().c_str());
         }
     }
@@ -517,6 +619,275 @@ static void tune_process(char** argv) {
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
 }
 
+// ---- anycost project ----------------------------------------------------------------------------------------
+
+struct ProjectFlags {
+  std::string model;
+  std::vector<std::string> images;
+  projection::Optimizer optimizer = projection::Optimizer::lbfgs;
+  int steps = 100;
+  double lr = 0, mse_weight = 1, sub_weight = 0;
+  std::vector<double> sub_ratios{0.25, 0.5};
+  std::string lpips, out, png;
+  int threads = 0;
+};
+
+CLI::App* add_project(CLI::App& app, ProjectFlags& f) {
+  CLI::App* cmd = app.add_subcommand("project", "find the W+ latent of real images (optimisation, consistency-aware)");
+  cmd->footer(
+      "Optimises W+ so that the generator renders each image (resized and centre-cropped to its resolution),\n"
+      "with MSE (+ LPIPS when --lpips gives weights) and, with --sub-weight A, A times the same loss of the\n"
+      "sub-generators at --sub-ratios, so that cheap previews of the latent match the image too.\n"
+      "Writes tensor `wplus` [N, n_style, style_dim] for 'anycost generate --latents' and a PNG: each image,\n"
+      "its full render and its previews.\n"
+      "\n"
+      "example:\n"
+      "  anycost project --image face.png --sub-weight 1 --out face-wplus.safetensors --png face.png");
+  cmd->add_option("--model", f.model, "generator checkpoint (default: the shipped emoji model)")
+      ->check(CLI::ExistingFile)
+      ->option_text("FILE");
+  cmd->add_option("--image", f.images, "an image to project (PNG or JPEG); may be repeated")
+      ->required()
+      ->check(CLI::ExistingFile)
+      ->option_text("FILE");
+  add_choice(*cmd, "--optimizer", f.optimizer,
+             {{"lbfgs", projection::Optimizer::lbfgs}, {"adam", projection::Optimizer::adam}},
+             "L-BFGS (default, as the official projection) or Adam");
+  cmd->add_option("--steps", f.steps, "iterations (default 100)")->check(at_least_one)->option_text("K");
+  cmd->add_option("--lr", f.lr, "step size (default: L-BFGS 1, Adam 0.01)")
+      ->check(must_be<double>("> 0", [](double v) { return v > 0; }))
+      ->option_text("LR");
+  cmd->add_option("--mse-weight", f.mse_weight, "weight of the MSE term (default 1)")
+      ->check(must_be<double>(">= 0", [](double v) { return v >= 0; }))
+      ->option_text("W");
+  cmd->add_option("--sub-weight", f.sub_weight, "weight of the sub-generator term (default 0: off)")
+      ->check(must_be<double>(">= 0", [](double v) { return v >= 0; }))
+      ->option_text("A");
+  cmd->add_option("--sub-ratios", f.sub_ratios, "uniform channel ratios of the sub-generators (default 0.25,0.5)")
+      ->delimiter(',')
+      ->check(must_be<double>("in (0, 1]", [](double r) { return r > 0 && r <= 1; }))
+      ->option_text("r1,r2,...");
+  cmd->add_option("--lpips", f.lpips, "LPIPS weights (tools/convert_lpips.py) for the perceptual term")
+      ->check(CLI::ExistingFile)
+      ->option_text("FILE");
+  cmd->add_option("--threads", f.threads, "CPU threads (default: all)")->check(at_least_one)->option_text("K");
+  cmd->add_option("--out", f.out, "the latents to write (.safetensors, tensor wplus)")->required()->option_text("FILE");
+  cmd->add_option("--png", f.png, "also a PNG: image, full render, previews per row")->option_text("FILE");
+  return cmd;
+}
+
+int run_project(const ProjectFlags& f) {
+  if (f.threads > 0) set_num_threads(f.threads);
+  const std::filesystem::path model = f.model.empty() ? default_model() : std::filesystem::path(f.model);
+  Generator g = load_generator(model);
+  nn::set_requires_grad(g, false);  // only W+ is optimised
+  const std::int64_t r = g.resolution();
+  std::vector<Var> targets;
+  for (const std::string& file : f.images)
+    targets.emplace_back(io::resize_center_crop(io::read_image(file), r).unsqueeze(0));
+  const Tensor x = cat(targets, 0).data();
+
+  std::optional<losses::Lpips> lpips;
+  if (!f.lpips.empty()) lpips = losses::Lpips::load(f.lpips);
+  projection::ProjectOptions o;
+  o.optimizer = f.optimizer;
+  o.steps = f.steps;
+  o.lr = f.lr;
+  o.mse_weight = f.mse_weight;
+  o.lpips = lpips ? &*lpips : nullptr;
+  o.sub_weight = f.sub_weight;
+  const ChannelTable& table = g.channel_table();
+  try {
+    for (double ratio : f.sub_ratios) o.sub_configs.push_back(table.uniform(ratio, static_cast<int>(r)));
+    if (o.sub_weight > 0) o.sub_configs.push_back(table.full(static_cast<int>(r / 2)));
+  } catch (const ValueError& e) {
+    throw UsageError(e.what());
+  }
+  if (o.sub_weight == 0) o.sub_configs.clear();
+  std::printf("anycost project\n  model       %s\n  images      %zu, at %lldx%lld\n  objective   %g MSE%s", model.c_str(),
+              f.images.size(), static_cast<long long>(r), static_cast<long long>(r), f.mse_weight,
+              lpips ? " + LPIPS" : " (no --lpips: no perceptual term)");
+  if (o.sub_weight > 0) {
+    std::printf(" + %g x mean over", o.sub_weight);
+    for (const SubnetConfig& c : o.sub_configs) std::printf(" [%s]", c.describe().c_str());
+  }
+  std::printf("\n  optimiser   %s, %d steps\n", f.optimizer == projection::Optimizer::lbfgs ? "L-BFGS" : "Adam", f.steps);
+  std::fflush(stdout);
+  o.on_step = [&](const projection::ProjectStep& s) {
+    if (s.step % 10 == 0 || s.step == f.steps)
+      std::fprintf(stderr, "  step %d/%d  loss %.5g  mse %.5g  %.2f s/step  ETA %.0f s\n", s.step, f.steps, s.loss,
+                   s.mse, s.seconds / s.step, s.seconds / s.step * (f.steps - s.step));
+  };
+  const projection::ProjectResult res = projection::project(g, x, o);
+  const projection::ProjectStep& last = res.history.back();
+  std::printf("  result      mse %.5g (PSNR %.2f dB) after %zu steps, %.1f s (%s)\n", res.mse,
+              10 * std::log10(4.0 / std::max(res.mse, 1e-20)), res.history.size(), last.seconds, res.stop.c_str());
+  io::save_safetensors(f.out, {{"wplus", res.wplus.to(DType::float32)}}, {{"model", model.string()}});
+  std::printf("  wrote       %s (wplus [%lld, %lld, %lld])\n", f.out.c_str(), static_cast<long long>(res.wplus.size(0)),
+              static_cast<long long>(res.wplus.size(1)), static_cast<long long>(res.wplus.size(2)));
+  if (!f.png.empty()) {
+    // Per image: the target, the full render, and each uniform-ratio preview (at full resolution).
+    NoGradGuard no_grad;
+    std::vector<Var> tiles;
+    const Var w(res.wplus);
+    std::vector<Tensor> previews;
+    for (double ratio : f.sub_ratios) previews.push_back(g.synthesize(w, table.uniform(ratio, static_cast<int>(r))).image.data());
+    for (std::int64_t i = 0; i < x.size(0); ++i) {
+      tiles.emplace_back(x.select(0, i).unsqueeze(0));
+      tiles.emplace_back(res.image.select(0, i).unsqueeze(0));
+      for (const Tensor& p : previews) tiles.emplace_back(p.select(0, i).unsqueeze(0));
+    }
+    io::save_image_grid(f.png, Var(clamp(cat(tiles, 0), -1.0, 1.0)).data(), static_cast<int>(2 + previews.size()));
+    std::printf("  wrote       %s (per row: image, full render, ratio", f.png.c_str());
+    for (double ratio : f.sub_ratios) std::printf(" %g", ratio);
+    std::printf(")\n");
+  }
+  return 0;
+}
+
+// ---- anycost edit -------------------------------------------------------------------------------------------
+
+struct EditFlags {
+  std::string model, latents, directions, out, png;
+  std::vector<std::string> edits;
+  std::int64_t n_change = -1;
+  std::vector<double> ratios{1.0, 0.25};
+};
+
+CLI::App* add_edit(CLI::App& app, EditFlags& f) {
+  CLI::App* cmd = app.add_subcommand("edit", "move W+ latents along attribute directions, preview and full render");
+  cmd->footer(
+      "Adds STRENGTH x direction to the first --n-change rows of each W+ latent (the demo's rule), writes the\n"
+      "edited latents and a PNG: per latent, the original and the edit at each --ratios width.\n"
+      "Directions: a .safetensors file with one [style_dim] tensor per attribute (unit length).\n"
+      "\n"
+      "example:\n"
+      "  anycost edit --latents face-wplus.safetensors --directions dirs.safetensors --edit smiling=0.4 \\\n"
+      "               --out edited.safetensors --png edited.png");
+  cmd->add_option("--model", f.model, "generator checkpoint (default: the shipped emoji model)")
+      ->check(CLI::ExistingFile)
+      ->option_text("FILE");
+  cmd->add_option("--latents", f.latents, "W+ latents (tensor wplus, e.g. from 'anycost project')")
+      ->required()
+      ->check(CLI::ExistingFile)
+      ->option_text("FILE");
+  cmd->add_option("--directions", f.directions, "attribute directions (.safetensors)")
+      ->required()
+      ->check(CLI::ExistingFile)
+      ->option_text("FILE");
+  cmd->add_option("--edit", f.edits, "NAME=STRENGTH; may be repeated (strengths add)")->required()->option_text("NAME=S");
+  cmd->add_option("--n-change", f.n_change, "how many W+ rows change, from the coarsest (default: all)")
+      ->check(at_least_one)
+      ->option_text("K");
+  cmd->add_option("--ratios", f.ratios, "channel ratios rendered in the PNG (default 1,0.25)")
+      ->delimiter(',')
+      ->check(must_be<double>("in (0, 1]", [](double r) { return r > 0 && r <= 1; }))
+      ->option_text("r1,r2,...");
+  cmd->add_option("--out", f.out, "the edited latents (.safetensors, tensor wplus)")->required()->option_text("FILE");
+  cmd->add_option("--png", f.png, "also a PNG: original and edited renders")->option_text("FILE");
+  return cmd;
+}
+
+int run_edit(const EditFlags& f) {
+  const std::filesystem::path model = f.model.empty() ? default_model() : std::filesystem::path(f.model);
+  const Generator g = load_generator(model);
+  const io::SafetensorsFile lat = io::load_safetensors(f.latents);
+  if (!lat.contains("wplus")) throw UsageError("--latents " + f.latents + ": no tensor named wplus");
+  const Tensor wplus = lat.at("wplus").to(DType::float32);
+  if (!(wplus.dim() == 3 && wplus.size(1) == g.n_style() && wplus.size(2) == g.style_dim()))
+    throw UsageError("--latents: wplus has shape " + anycost::detail::concat(wplus.shape()) + ", expected [N, " +
+                     std::to_string(g.n_style()) + ", " + std::to_string(g.style_dim()) + "]");
+  const io::SafetensorsFile dirs = io::load_safetensors(f.directions);
+  std::vector<editing::Edit> edits;
+  for (const std::string& e : f.edits) {
+    const std::size_t eq = e.find('=');
+    double strength = 0;
+    if (eq == std::string::npos || !CLI::detail::lexical_cast(e.substr(eq + 1), strength) || !std::isfinite(strength))
+      throw UsageError("--edit: expected NAME=STRENGTH, not '" + e + "'");
+    const std::string name = e.substr(0, eq);
+    if (!dirs.contains(name)) {
+      std::string names;
+      for (const auto& [k, t] : dirs.tensors) names += (names.empty() ? "" : ", ") + k;
+      throw UsageError("--edit: no direction '" + name + "' in " + f.directions + " (there are: " + names + ")");
+    }
+    const Tensor d = dirs.at(name);
+    if (d.numel() != g.style_dim())
+      throw UsageError("--edit: direction '" + name + "' has " + std::to_string(d.numel()) + " values, the model's w " +
+                       std::to_string(g.style_dim()));
+    edits.push_back({d.to_vector<double>(), strength});
+  }
+  if (f.n_change > g.n_style())
+    throw UsageError("--n-change: " + std::to_string(f.n_change) + " exceeds the model's " + std::to_string(g.n_style()) +
+                     " W+ rows");
+  const Tensor edited = editing::apply_edits(wplus, edits, f.n_change);
+  io::save_safetensors(f.out, {{"wplus", edited}}, {{"model", model.string()}});
+  std::printf("anycost edit\n  model       %s\n  latents     %lld from %s\n  edits      ", model.c_str(),
+              static_cast<long long>(wplus.size(0)), f.latents.c_str());
+  for (const std::string& e : f.edits) std::printf(" %s", e.c_str());
+  std::printf(" (rows 0..%lld)\n  wrote       %s\n", static_cast<long long>(f.n_change < 0 ? g.n_style() - 1 : f.n_change - 1),
+              f.out.c_str());
+  if (!f.png.empty()) {
+    NoGradGuard no_grad;
+    const ChannelTable& table = g.channel_table();
+    std::vector<Tensor> renders;  // per ratio: original, edited
+    for (double ratio : f.ratios) {
+      SubnetConfig cfg = table.full();
+      try {
+        cfg = table.uniform(ratio);
+      } catch (const ValueError& e) {
+        throw UsageError(std::string("--ratios: ") + e.what());
+      }
+      renders.push_back(g.synthesize(Var(wplus), cfg).image.data());
+      renders.push_back(g.synthesize(Var(edited), cfg).image.data());
+    }
+    std::vector<Var> tiles;
+    for (std::int64_t i = 0; i < wplus.size(0); ++i)
+      for (const Tensor& r : renders) tiles.emplace_back(r.select(0, i).unsqueeze(0));
+    io::save_image_grid(f.png, Var(clamp(cat(tiles, 0), -1.0, 1.0)).data(), static_cast<int>(renders.size()));
+    std::printf("  wrote       %s (per row, for each ratio:", f.png.c_str());
+    for (double ratio : f.ratios) std::printf(" %g", ratio);
+    std::printf(", the original then the edit)\n");
+  }
+  return 0;
+}
+
+// ---- anycost export -----------------------------------------------------------------------------------------
+
+struct ExportFlags {
+  std::string checkpoint, which = "g_ema", out;
+};
+
+CLI::App* add_export(CLI::App& app, ExportFlags& f) {
+  CLI::App* cmd = app.add_subcommand("export", "write one generator of a training checkpoint as a generator file");
+  cmd->footer(
+      "Reads a training checkpoint (RUN_DIR/checkpoints/ckpt-*.safetensors of 'anycost train') and writes one of\n"
+      "its generators as a generator file for 'anycost generate --model' (atomically).\n"
+      "\n"
+      "example:\n"
+      "  anycost export runs/emoji64/checkpoints/ckpt-000028000.safetensors --out stage2.safetensors");
+  cmd->add_option("checkpoint", f.checkpoint, "the training checkpoint")->required()->check(CLI::ExistingFile)->option_text("CKPT");
+  cmd->add_option("--which", f.which, "g_ema (default), g or teacher")
+      ->check(CLI::IsMember({"g_ema", "g", "teacher"}))
+      ->option_text("NAME");
+  cmd->add_option("--out", f.out, "the generator file to write (.safetensors)")->required()->option_text("FILE");
+  return cmd;
+}
+
+int run_export(const ExportFlags& f) {
+  const io::SafetensorsFile meta = io::load_safetensors(f.checkpoint);
+  const Generator g = train::load_train_generator(f.checkpoint, f.which);
+  const std::string iteration = meta.metadata.count("iteration") ? meta.metadata.at("iteration") : "?";
+  const std::string stage = meta.metadata.count("stage") ? meta.metadata.at("stage") : "?";
+  save_generator(f.out, g,
+                 {{"source", std::filesystem::path(f.checkpoint).filename().string() + " (" + f.which + ")"},
+                  {"iteration", iteration},
+                  {"stage", stage}});
+  std::printf("wrote %s: %s of %s (stage %s, iteration %s), %dx%d, style_dim %lld, widths %s\n", f.out.c_str(),
+              f.which.c_str(), f.checkpoint.c_str(), stage.c_str(), iteration.c_str(), g.resolution(), g.resolution(),
+              static_cast<long long>(g.style_dim()), widths_text(g.channel_table()).c_str());
+  return 0;
+}
+
 int main(int argc, char** argv) {
   tune_process(argv);
   CLI::App app("anycost: Anycost GANs, generation at any width and resolution, and training", "anycost");
@@ -527,6 +898,12 @@ int main(int argc, char** argv) {
   TrainFlags train_flags;
   const CLI::App* generate = add_generate(app, generate_flags);
   const CLI::App* train = add_train(app, train_flags);
+  ProjectFlags project_flags;
+  const CLI::App* project = add_project(app, project_flags);
+  EditFlags edit_flags;
+  const CLI::App* edit = add_edit(app, edit_flags);
+  ExportFlags export_flags;
+  const CLI::App* export_cmd = add_export(app, export_flags);
 
   // Bad flags: the message, a pointer to the help of the command given, exit status 2.
   const auto usage_error = [&app](const std::string& message) {
@@ -543,7 +920,10 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
     if (*generate) return run_generate(generate_flags);
     if (*train) return run_train(train_flags);
-    return usage_error("no command given: generate or train");
+    if (*project) return run_project(project_flags);
+    if (*edit) return run_edit(edit_flags);
+    if (*export_cmd) return run_export(export_flags);
+    return usage_error("no command given: generate, train, project, edit or export");
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help prints the help and succeeds
     return usage_error(e.what());

@@ -11,3 +11,5 @@
 #include "anycost/losses.hpp"
 #include "anycost/optim.hpp"
 #include "anycost/train.hpp"
+#include "anycost/projection.hpp"
+#include "anycost/editing.hpp"

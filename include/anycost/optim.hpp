@@ -3,6 +3,7 @@
 
 #include "anycost/optim/adam.hpp"
 #include "anycost/optim/ema.hpp"
+#include "anycost/optim/lbfgs.hpp"
 #include "anycost/optim/optimizer.hpp"
 #include "anycost/optim/parameters.hpp"
 #include "anycost/optim/sgd.hpp"

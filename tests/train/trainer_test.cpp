@@ -94,6 +94,13 @@ TEST_CASE("trainer: three stages on a tiny model write checkpoints, samples and 
   require_identical(g, s.g_ema);
   const models::Discriminator d = models::load_discriminator(r.out / "discriminator.safetensors");
   CHECK(d.conditioned());
+  // What `anycost export` takes out of the newest checkpoint: g_ema, g and the stage-3 teacher, by name.
+  require_identical(train::load_train_generator(ckpts.back(), "g_ema"), s.g_ema);
+  require_identical(train::load_train_generator(ckpts.back(), "g"), s.g);
+  require_identical(train::load_train_generator(ckpts.back(), "teacher"), s.teacher);
+  CHECK_THROWS_WITH(train::load_train_generator(ckpts.back(), "d"), Catch::Contains("no generator 'd'"));
+  CHECK_THROWS_WITH(train::load_train_generator(r.out / "generator.safetensors", "g_ema"),
+                    Catch::Contains("is not an anycost training checkpoint"));
   // The final model runs at every width.
   NoGradGuard no_grad;
   Rng rng(1);

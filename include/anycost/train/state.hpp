@@ -174,6 +174,20 @@ inline TrainState load_train_state(const std::filesystem::path& path, const Trai
   return s;
 }
 
+// One generator of a training checkpoint, `which` being "g_ema", "g" or "teacher" (stages 2 and 3), without
+// setting up the rest of the state: what `anycost export` ships from a run.
+inline models::Generator load_train_generator(const std::filesystem::path& path, const std::string& which) {
+  const io::SafetensorsFile f = io::load_safetensors(path);
+  (void)stored_config(f);
+  const std::string src = "training checkpoint '" + path.string() + "'";
+  ANYCOST_CHECK(which == "g_ema" || which == "g" || which == "teacher", ValueError, src, ": no generator '", which,
+                "' (g_ema, g or teacher)");
+  ANYCOST_CHECK(f.contains(which + ".input.input"), FormatError, src, " holds no ", which,
+                which == "teacher" ? " (a stage-1 checkpoint has no teacher)" : "");
+  const std::map<std::string, std::string> g_meta{{"lr_mlp", f.metadata.count("lr_mlp") ? f.metadata.at("lr_mlp") : "0.01"}};
+  return models::generator_from_state(detail::take(f, which + "."), g_meta, src + " (" + which + ")");
+}
+
 // Checkpoint files of a run folder: <dir>/ckpt-<iteration, 9 digits>.safetensors, oldest first.
 inline std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path& dir) {
   std::vector<std::filesystem::path> out;

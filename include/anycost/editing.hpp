@@ -1,0 +1,7 @@
+// Editing: attribute directions in W (a linear SVM over latents sorted by a predictor's scores) and their
+// application to W+ latents.
+#pragma once
+
+#include "anycost/editing/directions.hpp"
+#include "anycost/editing/edit.hpp"
+#include "anycost/editing/svm.hpp"
