@@ -4,4 +4,5 @@
 
 #include "anycost/editing/directions.hpp"
 #include "anycost/editing/edit.hpp"
+#include "anycost/editing/sample_directions.hpp"
 #include "anycost/editing/svm.hpp"

@@ -1,4 +1,5 @@
-// Editing: the linear SVM, edit directions recovered from scores of a known direction, and W+ edits.
+// Editing: the linear SVM, edit directions recovered from scores of a known direction, directions sampled from
+// a generator with a predictor, and W+ edits.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -6,6 +7,7 @@
 
 #include "anycost/core/rng.hpp"
 #include "anycost/editing.hpp"
+#include "anycost/models/checkpoint.hpp"
 #include "anycost/ops/random.hpp"
 
 using namespace anycost;
@@ -73,4 +75,45 @@ TEST_CASE("apply_edits: moves the first n_change rows by the summed edits, and n
       }
   CHECK_THROWS_WITH(editing::apply_edits(w, {{{1, 0}, 1.0}}), Catch::Contains("a direction has 2 values"));
   CHECK_THROWS_WITH(editing::apply_edits(w, edits, 5), Catch::Contains("exceeds the 4 W+ rows"));
+}
+
+TEST_CASE("sample_directions: moving along a found direction raises the predictor's score") {
+  models::Generator g = models::load_generator(ANYCOST_TEST_DATA_DIR "/generator/model.safetensors");
+  // Two attributes of the render: its brightness and its red-minus-blue balance.
+  const auto predictor = [](const Var& images) {
+    const Var m = mean(images, {2, 3});  // [B, 3]
+    const Var red = narrow(m, 1, 0, 1), blue = narrow(m, 1, 2, 1);
+    return cat({mean(m, {1}, true), red - blue}, 1);
+  };
+  editing::SampleDirectionOptions o;
+  o.samples = 800;
+  o.batch = 200;
+  o.mean_samples = 200;
+  o.fit.fraction = 0.1;
+  std::int64_t last = 0;
+  o.on_batch = [&](std::int64_t done, std::int64_t total) {
+    CHECK(done > last);
+    CHECK(total == 800);
+    last = done;
+  };
+  const std::vector<editing::Direction> dirs = editing::sample_directions(g, predictor, {"bright", "red"}, o);
+  REQUIRE(dirs.size() == 2);
+  CHECK(last == 800);
+  NoGradGuard no_grad;
+  Rng rng(9);
+  const Var w = g.map(Var(randn({64, g.style_dim()}, rng)));
+  const Tensor before = predictor(g.synthesize(g.broadcast_styles(w), g.channel_table().full()).image).data();
+  for (std::size_t k = 0; k < 2; ++k) {
+    INFO(dirs[k].name << ": validation accuracy " << dirs[k].val_accuracy);
+    CHECK(dirs[k].val_accuracy > 0.8);
+    const Tensor d = Tensor::from_vector(dirs[k].d, {1, g.style_dim()}).to(DType::float32);
+    const Var moved = w + Var(d) * 3.0;
+    const Tensor after = predictor(g.synthesize(g.broadcast_styles(moved), g.channel_table().full()).image).data();
+    const double gain = mean(Var(after.narrow(1, static_cast<std::int64_t>(k), 1)) -
+                             Var(before.narrow(1, static_cast<std::int64_t>(k), 1)))
+                            .data()
+                            .item();
+    CHECK(gain > 0);
+  }
+  CHECK_THROWS_WITH(editing::sample_directions(g, predictor, {"only-one"}, o), Catch::Contains("the predictor gave"));
 }
