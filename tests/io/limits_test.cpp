@@ -122,16 +122,17 @@ TEST_CASE("images: the pixel limit is checked from the header, before decoding")
   CHECK(io::decode_image(data, png.size(), "p.png", 20).shape() == anycost::Shape{3, 4, 5});
   CHECK_THAT(message_of<FormatError>([&] { io::decode_image(data, png.size(), "p.png", 19); }),
              Contains("read_image: 'p.png': PNG of 5x4 pixels, more than the limit of 19"));
-  // A 65535 x 65535 header (4 Gpixel) with no data behind it: refused at the default limit.
+  // A 10000 x 10000 header (within stb's own bound of 2^30 bytes) with no data behind it: refused at the
+  // default limit (stb ignores the CRC, so the edited header is read as it is).
   std::string huge = png;
   for (std::size_t at : {16u, 20u}) {
     huge[at] = 0;
     huge[at + 1] = 0;
-    huge[at + 2] = '\xff';
-    huge[at + 3] = '\xff';
+    huge[at + 2] = 0x27;
+    huge[at + 3] = 0x10;
   }
   CHECK_THAT(message_of<FormatError>([&] { io::decode_image(reinterpret_cast<const unsigned char*>(huge.data()), huge.size(), "h"); }),
-             Contains("PNG of 65535x65535 pixels, more than the limit of 67108864"));
+             Contains("PNG of 10000x10000 pixels, more than the limit of 67108864"));
 }
 
 TEST_CASE("images: what the image fuzzer found is refused before stb sees it") {
@@ -159,4 +160,16 @@ TEST_CASE("safetensors: a number too large for 64 bits in the header is a Format
   file += text + "abcd";
   CHECK_THAT(message_of<FormatError>([&] { io::load_safetensors_from_memory(file.data(), file.size(), "n"); }),
              Contains("number overflow"));
+}
+
+TEST_CASE("evolve configs: an empty budget label is refused on reading, as on writing (fuzz harness finding)") {
+  // The harness writes what it read and reads it back; write_evolve_configs threw on the empty label.
+  const auto table = anycost::models::ChannelTable::stylegan2(32, 1.0, 64);
+  const std::string text = read_bytes(regression("evolve_config", "empty_budget_label.json"));
+  CHECK_THAT(message_of<FormatError>([&] { anycost::models::parse_evolve_configs(text, table, "e.json"); }),
+             Contains("evolve config 'e.json': a budget label is empty"));
+  CHECK_THAT(message_of<FormatError>([&] {
+               anycost::models::parse_evolve_configs("{\"a\": " + nested_arrays(5) + "}", table, "e.json");
+             }),
+             Contains("evolve config 'e.json': nested deeper than 4 levels"));
 }

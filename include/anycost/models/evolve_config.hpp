@@ -48,6 +48,8 @@ inline std::vector<EvolveEntry> parse_evolve_configs(const std::string& text, co
                 " budgets, more than the limit of ", evolve_config_max_entries);
   std::vector<EvolveEntry> out;
   for (const auto& [label, e] : j.items()) {
+    // write_evolve_configs refuses empty labels; a file it cannot write back is refused here too.
+    ANYCOST_CHECK(!label.empty(), FormatError, "evolve config '", what, "': a budget label is empty");
     const std::string where = "evolve config '" + what + "', budget \"" + label + "\"";
     ANYCOST_CHECK(e.is_object(), FormatError, where, ": expected an object with channels, res, macs, dist");
     for (const char* key : {"channels", "res"})
