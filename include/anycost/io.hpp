@@ -4,6 +4,7 @@
 
 #include "anycost/io/atomic_write.hpp"
 #include "anycost/io/batch_loader.hpp"
+#include "anycost/io/bounded_json.hpp"
 #include "anycost/io/half.hpp"
 #include "anycost/io/image.hpp"
 #include "anycost/io/image_folder.hpp"

@@ -14,7 +14,10 @@
 //   float32, since tensors hold only float32/float64. An integer beyond +-2^24, which float32 cannot hold
 //   exactly, is a FormatError rather than a silent rounding. F8 and other types are rejected by name.
 //   Memory: the file is memory-mapped (mapped_file.hpp); F32/F64 tensors whose data are aligned alias the
-//   mapping (no copy), the others are converted into fresh storage.
+//   mapping (no copy), the others are converted into fresh storage. load_safetensors_from_memory parses
+//   bytes already in memory (the fuzz target uses it) and always copies.
+//   Limits (SafetensorsLimits): file bytes, header bytes, tensor count; every tensor must lie inside the file,
+//   so no load allocates more than 4x the file's size (U8/I8/BOOL widened to float32).
 // save_safetensors writes float32/float64 tensors (views are written contiguous, CUDA tensors are copied
 // to the host) in the order given, "__metadata__" first when not empty, compact JSON padded with spaces to
 // a multiple of 8 bytes, as the reference writer does. The write is atomic (io/atomic_write.hpp).
@@ -64,7 +67,8 @@ struct SafetensorsFile {
 
 struct SafetensorsLimits {
   std::uint64_t max_header_bytes = 100 << 20;  // the reference reader's bound
-  std::uint64_t max_file_bytes = 64ull << 30;
+  std::uint64_t max_file_bytes = 64ull << 30;  // bounds the data too: every tensor must lie inside the file
+  std::uint64_t max_tensors = 1 << 16;         // a training checkpoint (G, D, EMA, teacher, Adam) holds a few thousand
 };
 
 namespace detail {
@@ -116,7 +120,8 @@ inline std::uint64_t st_uint(const nlohmann::ordered_json& v, const std::filesys
 // by offset.
 inline std::vector<StEntry> parse_st_header(const std::string& text, std::uint64_t buffer_bytes,
                                             const std::filesystem::path& path,
-                                            std::map<std::string, std::string>& metadata) {
+                                            std::map<std::string, std::string>& metadata,
+                                            const SafetensorsLimits& limits) {
   using Json = nlohmann::ordered_json;
   // The JSON library keeps the last of duplicate keys silently, and a hostile header could nest deeply;
   // the callback catches both while parsing.
@@ -136,10 +141,13 @@ inline std::vector<StEntry> parse_st_header(const std::string& text, std::uint64
   Json header;
   try {
     header = Json::parse(text, check);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for a number beyond 64 bits (fuzz finding)
     st_fail(path, "header is not valid JSON (", e.what(), ")");
   }
   if (!header.is_object()) st_fail(path, "header is a JSON ", header.type_name(), ", not an object");
+  const std::uint64_t n_tensors = header.size() - (header.contains("__metadata__") ? 1 : 0);
+  if (n_tensors > limits.max_tensors)
+    st_fail(path, "header lists ", n_tensors, " tensors, more than the limit of ", limits.max_tensors);
 
   std::vector<StEntry> entries;
   for (const auto& [name, value] : header.items()) {
@@ -242,16 +250,17 @@ void st_convert(const unsigned char* p, float* out, std::int64_t n, const StEntr
   }
 }
 
-inline Tensor st_decode(const std::shared_ptr<MappedFile>& file, const unsigned char* p, const StEntry& e,
+// keep_alive owns the bytes when tensors may alias them (a private mapping); null: every tensor is copied.
+inline Tensor st_decode(const std::shared_ptr<void>& keep_alive, const unsigned char* p, const StEntry& e,
                         const std::filesystem::path& path) {
   const std::int64_t n = anycost::numel(e.shape);
   const bool wide = e.dtype.dtype == StDtype::f32 || e.dtype.dtype == StDtype::f64;
   if (wide) {
     const DType dt = e.dtype.dtype == StDtype::f32 ? DType::float32 : DType::float64;
     const bool aligned = reinterpret_cast<std::uintptr_t>(p) % e.dtype.size == 0;
-    if (std::endian::native == std::endian::little && aligned && n > 0) {
+    if (std::endian::native == std::endian::little && aligned && n > 0 && keep_alive) {
       auto storage = std::make_shared<Storage>(const_cast<unsigned char*>(p), static_cast<std::size_t>(e.end - e.begin),
-                                               Device::cpu(), std::shared_ptr<void>(file));
+                                               Device::cpu(), keep_alive);
       return Tensor::from_storage(std::move(storage), 0, e.shape, contiguous_strides(e.shape), dt);
     }
     Tensor t = Tensor::empty(e.shape, dt);
@@ -290,31 +299,45 @@ inline Tensor st_decode(const std::shared_ptr<MappedFile>& file, const unsigned 
   return t;
 }
 
+// Loads from `size` bytes at `data`; `path` names the source in messages.
+inline SafetensorsFile load_st_bytes(const unsigned char* data, std::uint64_t size, const std::shared_ptr<void>& keep_alive,
+                                     const std::filesystem::path& path, const SafetensorsLimits& limits) {
+  if (size > limits.max_file_bytes)
+    st_fail(path, "file is ", size, " bytes, more than the limit of ", limits.max_file_bytes, " bytes");
+  if (size < 8) st_fail(path, "file is ", size, " bytes, shorter than the 8-byte header length");
+  const auto header_bytes = load_le<std::uint64_t>(data);
+  if (header_bytes > limits.max_header_bytes)
+    st_fail(path, "header length ", header_bytes, " exceeds the limit of ", limits.max_header_bytes,
+            " bytes (not a safetensors file?)");
+  if (header_bytes > size - 8)
+    st_fail(path, "header length ", header_bytes, " runs past the end of the ", size, "-byte file");
+  if (header_bytes == 0) st_fail(path, "header is empty");
+
+  SafetensorsFile out;
+  out.path = path;
+  const std::string text(reinterpret_cast<const char*>(data) + 8, static_cast<std::size_t>(header_bytes));
+  const std::uint64_t buffer_bytes = size - 8 - header_bytes;
+  const auto entries = parse_st_header(text, buffer_bytes, path, out.metadata, limits);
+  const unsigned char* buffer = data + 8 + header_bytes;
+  for (const auto& e : entries) {
+    out.names.push_back(e.name);
+    out.tensors.emplace(e.name, st_decode(keep_alive, buffer + e.begin, e, path));
+  }
+  return out;
+}
+
 }  // namespace detail
 
 inline SafetensorsFile load_safetensors(const std::filesystem::path& path, SafetensorsLimits limits = {}) {
   const auto file = MappedFile::open(path, limits.max_file_bytes, "load_safetensors");
-  const std::uint64_t size = file->size();
-  if (size < 8) detail::st_fail(path, "file is ", size, " bytes, shorter than the 8-byte header length");
-  const auto header_bytes = detail::load_le<std::uint64_t>(file->data());
-  if (header_bytes > limits.max_header_bytes)
-    detail::st_fail(path, "header length ", header_bytes, " exceeds the limit of ", limits.max_header_bytes,
-                    " bytes (not a safetensors file?)");
-  if (header_bytes > size - 8)
-    detail::st_fail(path, "header length ", header_bytes, " runs past the end of the ", size, "-byte file");
-  if (header_bytes == 0) detail::st_fail(path, "header is empty");
+  return detail::load_st_bytes(file->data(), file->size(), file, path, limits);
+}
 
-  SafetensorsFile out;
-  out.path = path;
-  const std::string text(reinterpret_cast<const char*>(file->data()) + 8, static_cast<std::size_t>(header_bytes));
-  const std::uint64_t buffer_bytes = size - 8 - header_bytes;
-  const auto entries = detail::parse_st_header(text, buffer_bytes, path, out.metadata);
-  const unsigned char* buffer = file->data() + 8 + header_bytes;
-  for (const auto& e : entries) {
-    out.names.push_back(e.name);
-    out.tensors.emplace(e.name, detail::st_decode(file, buffer + e.begin, e, path));
-  }
-  return out;
+// The same from bytes in memory (`name` stands for the path in messages and in SafetensorsFile::path). The
+// tensors are copies: nothing refers to `data` after the call.
+inline SafetensorsFile load_safetensors_from_memory(const void* data, std::size_t size, const std::string& name,
+                                                    SafetensorsLimits limits = {}) {
+  return detail::load_st_bytes(static_cast<const unsigned char*>(data), size, nullptr, name, limits);
 }
 
 // Tensor names must be unique, not empty and not "__metadata__" (ValueError).

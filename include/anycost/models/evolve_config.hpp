@@ -12,8 +12,6 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -21,6 +19,7 @@
 
 #include "anycost/core/error.hpp"
 #include "anycost/io/atomic_write.hpp"
+#include "anycost/io/bounded_json.hpp"
 #include "anycost/models/channel_table.hpp"
 
 ANYCOST_NAMESPACE_BEGIN
@@ -40,28 +39,17 @@ inline constexpr std::size_t evolve_config_max_entries = 4096;
 // Parses `text` (what: the name used in messages) against `table`.
 inline std::vector<EvolveEntry> parse_evolve_configs(const std::string& text, const ChannelTable& table,
                                                      const std::string& what) {
-  ANYCOST_CHECK(text.size() <= evolve_config_max_bytes, FormatError, "evolve config '", what, "': ", text.size(),
-                " bytes, more than the limit of ", evolve_config_max_bytes);
-  bool too_deep = false;
   using Json = nlohmann::ordered_json;  // keeps the file's budget order
-  const Json::parser_callback_t depth_guard = [&](int depth, Json::parse_event_t, Json&) {
-    if (depth > evolve_config_max_depth) too_deep = true;
-    return !too_deep;
-  };
-  Json j;
-  try {
-    j = Json::parse(text, depth_guard);
-  } catch (const nlohmann::json::exception& e) {
-    anycost::detail::raise<FormatError>("evolve config '", what, "' is not valid JSON: ", e.what());
-  }
-  ANYCOST_CHECK(!too_deep, FormatError, "evolve config '", what, "': nested deeper than ",
-                evolve_config_max_depth, " levels");
+  const Json j = io::parse_json_bounded<FormatError, Json>(
+      text, {.max_bytes = evolve_config_max_bytes, .max_depth = evolve_config_max_depth}, "evolve config '" + what + "'");
   ANYCOST_CHECK(j.is_object(), FormatError, "evolve config '", what,
                 "': expected an object keyed by budget label, e.g. {\"15G\": {...}}");
   ANYCOST_CHECK(j.size() <= evolve_config_max_entries, FormatError, "evolve config '", what, "': ", j.size(),
                 " budgets, more than the limit of ", evolve_config_max_entries);
   std::vector<EvolveEntry> out;
   for (const auto& [label, e] : j.items()) {
+    // write_evolve_configs refuses empty labels; a file it cannot write back is refused here too.
+    ANYCOST_CHECK(!label.empty(), FormatError, "evolve config '", what, "': a budget label is empty");
     const std::string where = "evolve config '" + what + "', budget \"" + label + "\"";
     ANYCOST_CHECK(e.is_object(), FormatError, where, ": expected an object with channels, res, macs, dist");
     for (const char* key : {"channels", "res"})
@@ -105,14 +93,7 @@ inline std::vector<EvolveEntry> parse_evolve_configs(const std::string& text, co
 }
 
 inline std::vector<EvolveEntry> read_evolve_configs(const std::filesystem::path& path, const ChannelTable& table) {
-  std::error_code ec;
-  const std::uintmax_t size = std::filesystem::file_size(path, ec);
-  ANYCOST_CHECK(!ec, IoError, "read_evolve_configs: cannot read '", path.string(), "': ", ec.message());
-  ANYCOST_CHECK(size <= evolve_config_max_bytes, FormatError, "evolve config '", path.string(), "': ", size,
-                " bytes, more than the limit of ", evolve_config_max_bytes);
-  std::ifstream in(path, std::ios::binary);
-  ANYCOST_CHECK(in.good(), IoError, "read_evolve_configs: cannot open '", path.string(), "'");
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string text = io::read_text_bounded<FormatError>(path, evolve_config_max_bytes, "read_evolve_configs");
   return parse_evolve_configs(text, table, path.string());
 }
 

@@ -19,7 +19,6 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -27,6 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "anycost/io/bounded_json.hpp"
 #include "anycost/models/generator.hpp"
 #include "anycost/optim/adam.hpp"
 #include "anycost/optim/ema.hpp"
@@ -214,7 +214,8 @@ inline TrainConfig parse_train_config(const nlohmann::json& j, const std::filesy
   d.number("channel_max", c.d_channel_max, 1, 65536);
   d.widths("channels", c.d_channels);
   d.finish();
-  ANYCOST_CHECK(c.d_channels.empty() || (std::size_t{4} << (c.d_channels.size() - 1)) == static_cast<std::size_t>(c.generator.resolution),
+  // Compared by log2: a long list must not shift past the width of the integer.
+  ANYCOST_CHECK(c.d_channels.empty() || static_cast<int>(c.d_channels.size()) == models::log2_exact(c.generator.resolution) - 1,
                 ValueError, "config: discriminator.channels lists ", c.d_channels.size(),
                 " widths; a ", c.generator.resolution, "x", c.generator.resolution, " model needs one per resolution 4..",
                 c.generator.resolution, " (", models::log2_exact(c.generator.resolution) - 1, ")");
@@ -309,17 +310,22 @@ inline TrainConfig parse_train_config(const nlohmann::json& j, const std::filesy
   return c;
 }
 
+// Limits on a config file (it may come from anyone): the recipe needs depth 3 and a few KiB.
+inline constexpr io::JsonLimits train_config_limits{.max_bytes = 1u << 20, .max_depth = 8};
+
+// Parses config text (JSON with comments); `what` names it in messages, `base` resolves relative paths.
+// ValueError for text over the limits, bad JSON and bad values.
+inline TrainConfig parse_train_config_text(const std::string& text, const std::filesystem::path& base = {},
+                                           const std::string& what = "text") {
+  const nlohmann::json j =
+      io::parse_json_bounded<ValueError>(text, train_config_limits, "config: '" + what + "'", /*ignore_comments=*/true);
+  return parse_train_config(j, base);
+}
+
 // Reads and parses a JSON config file (IoError if unreadable, ValueError naming the file for bad JSON).
 inline TrainConfig load_train_config(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  ANYCOST_CHECK(in, IoError, "config: cannot read '", path.string(), "'");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in, nullptr, true, /*ignore_comments=*/true);
-  } catch (const nlohmann::json::exception& e) {
-    ::anycost::detail::raise<ValueError>("config: '", path.string(), "' is not valid JSON: ", e.what());
-  }
-  return parse_train_config(j, path.parent_path());
+  const std::string text = io::read_text_bounded<ValueError>(path, train_config_limits.max_bytes, "config");
+  return parse_train_config_text(text, path.parent_path(), path.string());
 }
 
 }  // namespace train

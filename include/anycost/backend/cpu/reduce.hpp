@@ -71,7 +71,8 @@ void sum_keepdim(const Tensor& in, const Tensor& out) {
   }
   // Few outputs, long sums: split each sum over threads.
   for (std::int64_t o = 0; o < n_out; ++o) {
-    auto [oi, oo] = offsets(o);
+    const auto [first, oo] = offsets(o);
+    const auto oi = first;  // clang before 16 cannot capture a structured binding in the lambda below
     const int chunks = get_num_threads();
     std::vector<double> partial(chunks, 0.0);
     parallel_for(chunks, 1, [&](std::int64_t b, std::int64_t e) {

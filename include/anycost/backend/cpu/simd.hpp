@@ -119,9 +119,13 @@ struct MaskOf {
 // that matters have an AVX2 variant with a broadcast load.)
 template <class T>
 ANYCOST_ALWAYS_INLINE void broadcast(vec<T>& v, const T* p) {
+#if defined(__clang__)
+  v = vec<T>{} + *p;  // clang has no __builtin_shuffle (the fuzz build, tests/fuzz, uses clang)
+#else
   vec<T> t{};
   t[0] = *p;
   v = __builtin_shuffle(t, typename detail::MaskOf<T>::type{});
+#endif
 }
 
 inline std::int64_t round_up(std::int64_t n, std::int64_t m) { return (n + m - 1) / m * m; }
