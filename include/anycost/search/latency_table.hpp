@@ -1,0 +1,367 @@
+// A per-layer latency model of the generator on the user's own device, for latency budgets (the
+// hardware-aware search of Once-for-All, Cai et al. 2020, Sec. 3.4, applied to Anycost sub-generators).
+//
+// A sub-network is a chain of layers whose cost depends only on their shape (kind, input and output widths,
+// resolution): LayerShape. latency(cfg) is predicted as
+//     overhead + sum over the layers of cfg of table[layer shape]
+// where each distinct shape is timed once on the device (median of `repeats` runs after a warm-up) and the
+// overhead (everything the layers do not see: allocation, the output copy, launch gaps) is calibrated as the
+// median of measured - sum over a few whole-network runs. validate_latency compares predictions with
+// measurements of random configurations.
+//
+// The table is cached in a JSON file keyed by the device (CPU model name from /proc/cpuinfo, or the CUDA
+// device), the thread count, the batch and the model architecture (a hash of resolution, style_dim, n_mlp,
+// widths and dtype: latency does not depend on the weights' values). A file whose key differs is not used:
+//   {"format": "anycost-latency-table", "version": 1, "device": ..., "threads": 2, "batch": 1,
+//    "model": "64px s256 m8 w256,...", "overhead_ms": 0.4, "layers": {"up 256>128 @32": 1.7, ...}}
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "anycost/autograd/grad_mode.hpp"
+#include "anycost/core/parallel.hpp"
+#include "anycost/io/atomic_write.hpp"
+#include "anycost/models/generator.hpp"
+#include "anycost/ops/random.hpp"
+
+ANYCOST_NAMESPACE_BEGIN
+namespace search {
+
+// One layer of a sub-network: kind "mapping" | "input" | "conv" (3x3, same resolution) | "up" (the
+// upsampling 3x3) | "rgb" (ToRGB, with the skip upsample from block 8 on: "rgb_skip").
+struct LayerShape {
+  std::string kind;
+  int c_in = 0, c_out = 0, res = 0;
+  std::string key() const {
+    std::ostringstream os;
+    os << kind << ' ' << c_in << '>' << c_out << " @" << res;
+    return os.str();
+  }
+};
+
+// The layers cfg runs, in order (mapping first).
+inline std::vector<LayerShape> layer_shapes(const models::SubnetConfig& cfg) {
+  std::vector<LayerShape> v;
+  v.push_back({"mapping", 0, 0, 0});
+  const int c0 = cfg.input_channels().value, c1 = cfg.conv1_channels().value;
+  v.push_back({"input", 0, c0, 4});
+  v.push_back({"conv", c0, c1, 4});
+  v.push_back({"rgb", c1, 3, 4});
+  int prev = c1;
+  for (int b = 0; b < cfg.n_blocks(); ++b) {
+    const int r = models::SubnetConfig::block_resolution(b), up = cfg.up_channels(b).value,
+              c = cfg.conv_channels(b).value;
+    v.push_back({"up", prev, up, r});
+    v.push_back({"conv", up, c, r});
+    v.push_back({"rgb_skip", c, 3, r});
+    prev = c;
+  }
+  return v;
+}
+
+struct LatencyKey {
+  std::string device;
+  int threads = 1;
+  std::int64_t batch = 1;
+  std::string model;
+  friend bool operator==(const LatencyKey&, const LatencyKey&) = default;
+};
+
+// The CPU's model name (/proc/cpuinfo), or "unknown CPU".
+inline std::string cpu_model_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  return "unknown CPU";
+}
+
+// The architecture part of the key: what latency depends on.
+inline std::string model_key(const models::Generator& g) {
+  std::ostringstream os;
+  os << g.resolution() << "px s" << g.style_dim() << " m" << g.config().n_mlp << " w";
+  const auto& w = g.channel_table().widths();
+  for (std::size_t i = 0; i < w.size(); ++i) os << (i ? "," : "") << w[i];
+  os << ' ' << g.dtype();
+  return os.str();
+}
+
+inline LatencyKey latency_key(const models::Generator& g, std::int64_t batch) {
+  const Device d = g.device();
+  return LatencyKey{d.is_cpu() ? cpu_model_name() : anycost::detail::concat(d), get_num_threads(), batch, model_key(g)};
+}
+
+class LatencyTable {
+ public:
+  LatencyTable() = default;
+  explicit LatencyTable(LatencyKey key) : key_(std::move(key)) {}
+
+  const LatencyKey& key() const { return key_; }
+  double overhead_ms() const { return overhead_ms_; }
+  void set_overhead_ms(double ms) { overhead_ms_ = ms; }
+  bool contains(const LayerShape& s) const { return ms_.count(s.key()) != 0; }
+  double at(const LayerShape& s) const {
+    const auto it = ms_.find(s.key());
+    ANYCOST_CHECK(it != ms_.end(), ValueError, "LatencyTable: layer '", s.key(), "' has not been timed");
+    return it->second;
+  }
+  void set(const LayerShape& s, double ms) {
+    ANYCOST_CHECK(ms >= 0 && std::isfinite(ms), ValueError, "LatencyTable: time ", ms, " ms for '", s.key(),
+                  "' is not a finite non-negative number");
+    ms_[s.key()] = ms;
+  }
+  std::size_t size() const { return ms_.size(); }
+
+  // Predicted milliseconds of cfg; every layer must have been timed.
+  double predict(const models::SubnetConfig& cfg) const {
+    double t = overhead_ms_;
+    for (const LayerShape& s : layer_shapes(cfg)) t += at(s);
+    return t;
+  }
+
+  std::string to_json() const {
+    nlohmann::ordered_json j;
+    j["format"] = "anycost-latency-table";
+    j["version"] = 1;
+    j["device"] = key_.device;
+    j["threads"] = key_.threads;
+    j["batch"] = key_.batch;
+    j["model"] = key_.model;
+    j["overhead_ms"] = overhead_ms_;
+    j["layers"] = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : ms_) j["layers"][k] = v;
+    return j.dump(2) + "\n";
+  }
+  static LatencyTable from_json(const std::string& text, const std::string& what) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+      anycost::detail::raise<FormatError>("latency table '", what, "' is not valid JSON: ", e.what());
+    }
+    ANYCOST_CHECK(j.is_object() && j.value("format", "") == "anycost-latency-table" && j.value("version", 0) == 1,
+                  FormatError, "latency table '", what, "': not an anycost-latency-table version 1 file");
+    LatencyTable t;
+    try {
+      t.key_ = LatencyKey{j.at("device").get<std::string>(), j.at("threads").get<int>(),
+                          j.at("batch").get<std::int64_t>(), j.at("model").get<std::string>()};
+      t.overhead_ms_ = j.at("overhead_ms").get<double>();
+      ANYCOST_CHECK(j.at("layers").is_object(), FormatError, "latency table '", what, "': \"layers\" is not an object");
+      for (const auto& [k, v] : j.at("layers").items()) {
+        const double ms = v.get<double>();
+        ANYCOST_CHECK(ms >= 0 && std::isfinite(ms), FormatError, "latency table '", what, "': layer '", k,
+                      "' has time ", ms);
+        t.ms_[k] = ms;
+      }
+    } catch (const nlohmann::json::exception& e) {
+      anycost::detail::raise<FormatError>("latency table '", what, "': ", e.what());
+    }
+    return t;
+  }
+  void save(const std::filesystem::path& path) const {
+    const std::string text = to_json();
+    io::write_atomically(path, "LatencyTable::save", [&](std::ostream& os) { os << text; });
+  }
+  static LatencyTable load(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    ANYCOST_CHECK(in.good(), IoError, "LatencyTable::load: cannot open '", path.string(), "'");
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return from_json(text, path.string());
+  }
+  // The cached table at `path` when it exists and its key is `key`; otherwise an empty table for `key`
+  // (`why` says which, for the user).
+  static LatencyTable load_or_create(const std::filesystem::path& path, const LatencyKey& key, std::string* why = nullptr) {
+    auto say = [&](const std::string& s) {
+      if (why) *why = s;
+    };
+    if (path.empty() || !std::filesystem::exists(path)) {
+      say("no cached table: timing every layer shape");
+      return LatencyTable(key);
+    }
+    LatencyTable t = load(path);
+    if (!(t.key_ == key)) {
+      say("the cached table is for another device, thread count, batch or model: timing again");
+      return LatencyTable(key);
+    }
+    say("cached table loaded (" + std::to_string(t.size()) + " layer shapes)");
+    return t;
+  }
+
+ private:
+  LatencyKey key_;
+  double overhead_ms_ = 0;
+  std::map<std::string, double> ms_;
+};
+
+inline double median(std::vector<double> v) {
+  ANYCOST_CHECK(!v.empty(), ValueError, "median: no values");
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Times layers and whole sub-networks of a generator (kept by reference) at batch B on its device.
+class GeneratorTimer {
+ public:
+  GeneratorTimer(const models::Generator& g, std::int64_t batch = 1, int repeats = 5)
+      : g_(g), batch_(batch), repeats_(repeats), prepared_(g.prepare()) {
+    ANYCOST_CHECK(batch >= 1 && repeats >= 1, ValueError, "GeneratorTimer: batch (", batch, ") and repeats (", repeats,
+                  ") must be >= 1");
+    Rng rng(12345);
+    z_ = Var(randn({batch, g.style_dim()}, rng, g.dtype(), g.device()));
+  }
+  std::int64_t batch() const { return batch_; }
+  LatencyKey key() const { return latency_key(g_, batch_); }
+
+  // Median milliseconds of one run of layer s.
+  double time_layer(const LayerShape& s) const {
+    NoGradGuard no_grad;
+    Rng rng(777);
+    auto rnd = [&](const Shape& shape) { return Var(randn(shape, rng, g_.dtype(), g_.device())); };
+    const Var w = rnd({batch_, g_.style_dim()});
+    const int half = std::max(1, s.res / 2);
+    std::function<Var()> run;
+    if (s.kind == "mapping") {
+      run = [&] { return g_.map(z_); };
+    } else if (s.kind == "input") {
+      run = [&] { return g_.input.forward(batch_, nn::OutChannels{s.c_out}); };
+    } else if (s.kind == "conv" || s.kind == "up") {
+      const bool up = s.kind == "up";
+      const Var x = rnd({batch_, s.c_in, up ? half : s.res, up ? half : s.res});
+      const Var noise = rnd({batch_, 1, s.res, s.res});
+      if (s.res == 4) {
+        run = [&, x, noise] {
+          return g_.conv1.forward(x, w, nn::OutChannels{s.c_out}, noise, nn::ModulationPath::automatic,
+                                  &prepared_.conv1);
+        };
+      } else {
+        const std::size_t b = static_cast<std::size_t>(models::log2_exact(s.res) - 3);
+        ANYCOST_CHECK(b < g_.blocks.size(), ValueError, "GeneratorTimer: layer '", s.key(), "' is beyond the generator");
+        if (up)
+          run = [&, x, noise, b] {
+            return g_.blocks[b].conv_up.forward(x, w, nn::OutChannels{s.c_out}, noise, nn::ModulationPath::automatic,
+                                                &prepared_.conv_up[b]);
+          };
+        else
+          run = [&, x, noise, b] {
+            return g_.blocks[b].conv.forward(x, w, nn::OutChannels{s.c_out}, noise, nn::ModulationPath::automatic,
+                                             &prepared_.conv[b]);
+          };
+      }
+    } else if (s.kind == "rgb") {
+      const Var x = rnd({batch_, s.c_in, s.res, s.res});
+      run = [&, x] { return g_.to_rgb1.forward(x, w); };
+    } else if (s.kind == "rgb_skip") {
+      const std::size_t b = static_cast<std::size_t>(models::log2_exact(s.res) - 3);
+      ANYCOST_CHECK(b < g_.blocks.size(), ValueError, "GeneratorTimer: layer '", s.key(), "' is beyond the generator");
+      const Var x = rnd({batch_, s.c_in, s.res, s.res});
+      const Var skip = rnd({batch_, 3, half, half});
+      run = [&, x, skip, b] { return g_.blocks[b].to_rgb.forward(x, w, skip); };
+    } else {
+      anycost::detail::raise<ValueError>("GeneratorTimer: unknown layer kind '", s.kind, "'");
+    }
+    return median_ms([&] { finish(run()); });
+  }
+
+  // Median milliseconds of a whole forward pass (mapping and synthesis) of cfg.
+  double time_network(const models::SubnetConfig& cfg) const {
+    NoGradGuard no_grad;
+    models::GenerateOptions o;
+    o.synthesis.prepared = &prepared_;
+    return median_ms([&] { finish(g_.generate(z_, cfg, o).image); });
+  }
+
+  // Times every layer of cfg that `table` lacks; returns how many were timed.
+  int fill(LatencyTable& table, const models::SubnetConfig& cfg) const {
+    int n = 0;
+    for (const LayerShape& s : layer_shapes(cfg))
+      if (!table.contains(s)) {
+        table.set(s, time_layer(s));
+        ++n;
+      }
+    return n;
+  }
+
+  // Sets table's overhead to the median of measured - sum of layers over `calibration` configurations.
+  void calibrate(LatencyTable& table, const std::vector<models::SubnetConfig>& calibration) const {
+    ANYCOST_CHECK(!calibration.empty(), ValueError, "GeneratorTimer::calibrate: no configurations");
+    std::vector<double> residual;
+    for (const auto& cfg : calibration) {
+      fill(table, cfg);
+      table.set_overhead_ms(0);
+      residual.push_back(time_network(cfg) - table.predict(cfg));
+    }
+    table.set_overhead_ms(median(residual));
+  }
+
+ private:
+  // The host waits for the device: one element back to the CPU (nothing to do on the CPU itself).
+  static void finish(const Var& out) {
+    if (out.device().is_cpu()) return;
+    Tensor one = out.data();
+    for (int d = 0; d < one.dim(); ++d) one = one.narrow(d, 0, 1);
+    (void)one.to(Device::cpu());
+  }
+  double median_ms(const std::function<void()>& once) const {
+    once();  // warm-up (allocator, caches)
+    std::vector<double> t;
+    for (int i = 0; i < repeats_; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      once();
+      t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    return median(t);
+  }
+
+  const models::Generator& g_;
+  std::int64_t batch_;
+  int repeats_;
+  models::PreparedGenerator prepared_;
+  Var z_;
+};
+
+struct LatencyCheck {
+  std::vector<double> predicted, measured;  // milliseconds, one per configuration
+  std::vector<double> relative_error() const {
+    std::vector<double> e;
+    for (std::size_t i = 0; i < predicted.size(); ++i) e.push_back(std::abs(predicted[i] - measured[i]) / measured[i]);
+    return e;
+  }
+  double max_error() const {
+    const auto e = relative_error();
+    return e.empty() ? 0 : *std::max_element(e.begin(), e.end());
+  }
+  double median_error() const { return median(relative_error()); }
+};
+
+// Predicted vs measured latency of `configs` (missing layers are timed first).
+inline LatencyCheck validate_latency(LatencyTable& table, const GeneratorTimer& timer,
+                                     const std::vector<models::SubnetConfig>& configs) {
+  LatencyCheck c;
+  for (const auto& cfg : configs) {
+    timer.fill(table, cfg);
+    c.predicted.push_back(table.predict(cfg));
+    c.measured.push_back(timer.time_network(cfg));
+  }
+  return c;
+}
+
+}  // namespace search
+ANYCOST_NAMESPACE_END
