@@ -817,6 +817,14 @@ int run_search(const SearchFlags& f) {
     uniform_pts.points.emplace_back(plot_cost(cfg), uniform_dist[name]);
   }
 
+  // The uniform sub-networks the space holds seed every search: its result is then never worse than theirs.
+  std::vector<search::Candidate> seeds;
+  for (const auto& u : uniforms) {
+    try {
+      seeds.push_back(space.candidate(u.first));
+    } catch (const ValueError&) {  // widths off the space's grid (e.g. not multiples of 8)
+    }
+  }
   const search::EvolutionOptions eopts{.population = f.population, .generations = f.generations, .seed = f.seed};
   for (std::size_t b = 0; b < n_budgets; ++b) {
     std::string label;
@@ -846,7 +854,7 @@ int run_search(const SearchFlags& f) {
         std::fprintf(stderr, "  [%s] generation %d/%d  best %.6f  scored %lld (cache hits %lld)  %.1f s, ETA %.1f s\n",
                      label.c_str(), p.generation, p.generations, p.best, static_cast<long long>(p.evaluations),
                      static_cast<long long>(p.cache_hits), p.seconds, p.eta_seconds);
-      });
+      }, seeds);
     } catch (const ValueError& e) {
       throw UsageError("budget " + label + ": " + e.what());
     }

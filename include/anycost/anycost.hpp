@@ -13,3 +13,4 @@
 #include "anycost/train.hpp"
 #include "anycost/projection.hpp"
 #include "anycost/editing.hpp"
+#include "anycost/search.hpp"

@@ -146,6 +146,16 @@ TEST_CASE("evolution: finds the known optimum of a toy problem, deterministicall
              Contains("no random sample within the budget after 50 tries"));
   CHECK_THAT(message_of<ValueError>([&] { evolve<std::vector<int>>(ToySpace{}, cache, toy_budget, {.population = 1}); }),
              Contains("population (1) must be >= 2"));
+
+  // Seeds join the initial population (the feasible ones, once each): with no generations, the best seed wins.
+  ScoreCache<std::vector<int>> seeded(toy_fitness);
+  const std::vector<std::vector<int>> seeds{{3, 3, 3, 3}, {3, 3, 3, 3}, {9, 9, 9, 9}};
+  const auto s0 = evolve<std::vector<int>>(ToySpace{}, seeded, toy_budget, {.population = 4, .generations = 0, .seed = 2},
+                                           {}, seeds);
+  CHECK(s0.best == std::vector<int>(4, 3));
+  CHECK(s0.evaluated.front().first == std::vector<int>(4, 3));
+  CHECK(std::none_of(s0.evaluated.begin(), s0.evaluated.end(),
+                     [](const auto& e) { return e.first == std::vector<int>(4, 9); }));  // over budget: never scored
 }
 
 TEST_CASE("MACs budgets: both conventions, rejection, and a search that fills the budget", "[search]") {

@@ -2,7 +2,7 @@
 // the scheme of the MIT HAN lab's Once-for-All EvolutionFinder (ofa/.../evolution_finder.py), which the
 // Anycost evolve configs most likely come from (Lin et al. 2021, Sec. 3.3):
 //
-//   population P of feasible genomes sampled at random
+//   population P of feasible genomes: the given seeds, then samples drawn at random
 //   each generation: keep the best parent_ratio * P (elitism), then fill the population with children,
 //     mutation_ratio of them mutate(a random parent), the rest crossover(two random parents);
 //     a child that is over budget is rejected and made again
@@ -101,7 +101,8 @@ template <class Genome, class Space, class Feasible>
   requires GenomeSpace<Space, Genome> && std::predicate<Feasible&, const Genome&>
 EvolutionResult<Genome> evolve(const Space& space, ScoreCache<Genome>& cache, Feasible&& feasible,
                                const EvolutionOptions& opts,
-                               const std::function<void(const GenerationReport&)>& progress = {}) {
+                               const std::function<void(const GenerationReport&)>& progress = {},
+                               const std::vector<Genome>& seeds = {}) {
   ANYCOST_CHECK(opts.population >= 2 && opts.generations >= 0 && opts.max_tries >= 1, ValueError,
                 "evolve: population (", opts.population, ") must be >= 2, generations (", opts.generations,
                 ") >= 0 and max_tries (", opts.max_tries, ") >= 1");
@@ -123,8 +124,14 @@ EvolutionResult<Genome> evolve(const Space& space, ScoreCache<Genome>& cache, Fe
                                        " tries; the budget is below (or too close to) the smallest sub-network");
   };
 
+  // The initial population: the feasible seeds (e.g. the uniform sub-networks, so that the search can only
+  // improve on them), then random samples.
   std::vector<std::pair<double, Genome>> pop;
-  for (int i = 0; i < opts.population; ++i) {
+  for (const Genome& g : seeds)
+    if (static_cast<int>(pop.size()) < opts.population && feasible(g) &&
+        std::none_of(pop.begin(), pop.end(), [&](const auto& p) { return p.second == g; }))
+      pop.emplace_back(cache(g), g);
+  while (static_cast<int>(pop.size()) < opts.population) {
     Genome g = feasible_from([&] { return space.sample(rng); }, "random sample");
     const double f = cache(g);
     pop.emplace_back(f, std::move(g));
