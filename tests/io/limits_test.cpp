@@ -173,3 +173,10 @@ TEST_CASE("evolve configs: an empty budget label is refused on reading, as on wr
              }),
              Contains("evolve config 'e.json': nested deeper than 4 levels"));
 }
+
+TEST_CASE("safetensors: a zero-size tensor whose other extents overflow the strides is a FormatError") {
+  // [0, 2^32, 2^32] has no elements, but its contiguous strides would be 2^64 (signed overflow).
+  const std::string bytes = read_bytes(regression("safetensors", "zero_extent_stride_overflow"));
+  CHECK_THAT(message_of<FormatError>([&] { io::load_safetensors_from_memory(bytes.data(), bytes.size(), "z"); }),
+             Contains("tensor 'a': shape [0,4294967296,4294967296] has more bytes than fit in 64 bits"));
+}
