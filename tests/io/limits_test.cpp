@@ -75,7 +75,7 @@ TEST_CASE("training configs: text and file limits are ValueErrors naming the fil
              Contains("big.json' is more than the limit of 1048576 bytes"));
   write_bytes(dir / "ok.json", R"({"steps": {"1": 3}, "distill": {"lpips": "vgg.safetensors"}})");
   CHECK(anycost::train::load_train_config(dir / "ok.json").lpips == dir / "vgg.safetensors");
-  CHECK_THAT(message_of<ValueError>([&] { anycost::train::load_train_config(dir / "bad.json"); }), Contains("bad.json"));
+  CHECK_THAT(message_of<IoError>([&] { anycost::train::load_train_config(dir / "missing.json"); }), Contains("missing.json"));
 }
 
 TEST_CASE("training configs: a long discriminator width list is an error, not a shift past 64 bits") {
