@@ -75,7 +75,7 @@ TEST_CASE("training configs: text and file limits are ValueErrors naming the fil
              Contains("big.json' is more than the limit of 1048576 bytes"));
   write_bytes(dir / "ok.json", R"({"steps": {"1": 3}, "distill": {"lpips": "vgg.safetensors"}})");
   CHECK(anycost::train::load_train_config(dir / "ok.json").lpips == dir / "vgg.safetensors");
-  CHECK_THAT(message_of<ValueError>([&] { anycost::train::load_train_config(dir / "bad.json"); }), Contains("bad.json"));
+  CHECK_THAT(message_of<IoError>([&] { anycost::train::load_train_config(dir / "missing.json"); }), Contains("missing.json"));
 }
 
 TEST_CASE("training configs: a long discriminator width list is an error, not a shift past 64 bits") {
@@ -172,4 +172,11 @@ TEST_CASE("evolve configs: an empty budget label is refused on reading, as on wr
                anycost::models::parse_evolve_configs("{\"a\": " + nested_arrays(5) + "}", table, "e.json");
              }),
              Contains("evolve config 'e.json': nested deeper than 4 levels"));
+}
+
+TEST_CASE("safetensors: a zero-size tensor whose other extents overflow the strides is a FormatError") {
+  // [0, 2^32, 2^32] has no elements, but its contiguous strides would be 2^64 (signed overflow).
+  const std::string bytes = read_bytes(regression("safetensors", "zero_extent_stride_overflow"));
+  CHECK_THAT(message_of<FormatError>([&] { io::load_safetensors_from_memory(bytes.data(), bytes.size(), "z"); }),
+             Contains("tensor 'a': shape [0,4294967296,4294967296] has more bytes than fit in 64 bits"));
 }

@@ -183,12 +183,15 @@ inline std::vector<StEntry> parse_st_header(const std::string& text, std::uint64
     if (shape.size() > static_cast<std::size_t>(max_rank))
       st_fail(path, "tensor '", name, "': shape has rank ", shape.size(), ", above the maximum of ", max_rank);
     constexpr auto int64_max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-    std::uint64_t numel = 1;
+    std::uint64_t numel = 1, span = 1;
     bool overflow = false;
     for (const auto& s : shape) {
       const std::uint64_t extent = st_uint(s, path, name, "shape");
       if (extent > int64_max) overflow = true;
       overflow = __builtin_mul_overflow(numel, extent, &numel) || overflow;
+      // Strides skip zero extents, so [0, 2^32, 2^32] has no elements yet a stride of 2^64 (fuzz harness
+      // finding, tests/fuzz/regressions/safetensors/zero_extent_stride_overflow).
+      overflow = __builtin_mul_overflow(span, std::max<std::uint64_t>(extent, 1), &span) || span > int64_max || overflow;
       e.shape.push_back(static_cast<std::int64_t>(extent));
     }
     std::uint64_t bytes = 0;
