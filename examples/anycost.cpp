@@ -204,7 +204,7 @@ CLI::App* add_generate(CLI::App& app, GenerateFlags& f) {
       "convention and the true multiply-add count) and the time per image.\n"
       "\n"
       "examples:\n"
-      "  anycost generate --ratio 0.25 --res 32 --compare --out sample.png\n"
+      "  anycost generate --ratio 0.5 --res 32 --compare --out sample.png\n"
       "  anycost generate --model generator.safetensors --ratio 0.5 --res 256 --n 4 --out preview.png\n"
       "  anycost generate --model generator.safetensors --channels 512,512,...,16 --truncation 0.7 \\\n"
       "                   --out faces.png --out faces.safetensors\n"
