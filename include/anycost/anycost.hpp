@@ -11,3 +11,4 @@
 #include "anycost/losses.hpp"
 #include "anycost/optim.hpp"
 #include "anycost/train.hpp"
+#include "anycost/eval.hpp"
