@@ -14,3 +14,4 @@
 #include "anycost/projection.hpp"
 #include "anycost/editing.hpp"
 #include "anycost/search.hpp"
+#include "anycost/eval.hpp"

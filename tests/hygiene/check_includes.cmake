@@ -2,7 +2,7 @@
 #   cmake -DINCLUDE_ROOT=<dir holding anycost/> -P check_includes.cmake
 # Scans every #include "anycost/..." or <anycost/...> line under INCLUDE_ROOT/anycost and fails, listing
 # file:line and the rule, on an include that points up (or sideways between peers) in the layer table:
-#   util < core < backend < expr < autograd < ops < nn < models < losses | optim < train | search | projection | editing
+#   util < core < backend < expr < autograd < ops < nn < models < losses | optim < train | search | projection | editing | eval
 #   io may use core and util only; models (and everything above models) may use io.
 #   backend/cpu and backend/cuda never include each other; above backend only the entry headers are visible
 #   (backend/params.hpp, backend/dispatch.hpp, backend/cpu/*, backend/cuda/api.hpp);
@@ -30,10 +30,10 @@ set(ALLOWED_io ${_base} io)
 set(ALLOWED_models ${_models})
 set(ALLOWED_losses ${_models} losses)
 set(ALLOWED_optim ${_models} optim)
-foreach(app train search projection editing)
+foreach(app train search projection editing eval)
   set(ALLOWED_${app} ${_models} losses optim ${app})
 endforeach()
-set(LAYERS util core backend expr autograd ops nn io models losses optim train search projection editing)
+set(LAYERS util core backend expr autograd ops nn io models losses optim train search projection editing eval)
 
 # layer of a path "anycost/..." -> out var; "config", "umbrella" or a folder name; "" when unknown.
 function(layer_of path out)
