@@ -899,13 +899,6 @@ int run_search(const SearchFlags& f) {
 
 // ---- anycost train-classifier / anycost eval (anycost/eval.hpp) -------------------------------------------
 
-std::string hms(double seconds) {
-  const auto s = static_cast<long long>(std::max(0.0, seconds) + 0.5);
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
-  return buf;
-}
-
 struct TrainClassifierFlags {
   std::string data, labels, out;
   evaluation::ClassifierTrainOptions opts;
@@ -974,7 +967,7 @@ int run_train_classifier(const TrainClassifierFlags& f) {
       evaluation::train_classifier(folder, labels, f.opts, [](const evaluation::ClassifierProgress& p) {
         std::printf("  epoch %d/%d | step %lld/%lld | loss %.4f | acc %.4f | %.1f img/s | ETA %s", p.epoch, p.epochs,
                     static_cast<long long>(p.step), static_cast<long long>(p.steps), p.loss, p.accuracy,
-                    p.images_per_second, hms(p.eta_seconds).c_str());
+                    p.images_per_second, train::format_duration(p.eta_seconds).c_str());
         if (p.epoch_end) std::printf(" | held-out acc %.4f", p.heldout_accuracy);
         std::printf("\n");
         std::fflush(stdout);
