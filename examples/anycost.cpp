@@ -764,9 +764,10 @@ int run_search(const SearchFlags& f) {
     std::printf("  latency     %s; key: %s, %d threads, batch 1\n", why.c_str(), timer->key().device.c_str(),
                 timer->key().threads);
     std::fflush(stdout);
-    if (latency->size() == 0 || latency->overhead_ms() == 0)
+    if (latency->size() == 0 || !latency->calibrated())
       timer->calibrate(*latency, {table.full(), table.uniform(0.5), table.uniform(0.25), space.config(space.smallest(space.resolutions().front()))});
-    std::printf("              overhead %.3f ms, %zu layer shapes timed\n", latency->overhead_ms(), latency->size());
+    std::printf("              whole network / sum of its layers: %.3f, %zu layer shapes timed\n", latency->scale(),
+                latency->size());
     if (f.validate > 0) {
       Rng vr(f.seed ^ 0x1a7e9c5ull);
       std::vector<SubnetConfig> cfgs;

@@ -252,10 +252,13 @@ TEST_CASE("latency table: JSON round trip, cache key, timing the test generator"
   CHECK(timer.fill(table, half) == 13);
   CHECK(timer.fill(table, half) == 0);  // each shape is timed once
   timer.calibrate(table, {t.full(), half});
-  double sum = table.overhead_ms();
+  CHECK(table.calibrated());
+  CHECK(table.scale() > 0);
+  double sum = 0;
   for (const LayerShape& s : layers) sum += table.at(s);
-  CHECK(table.predict(half) == Approx(sum));
+  CHECK(table.predict(half) == Approx(table.scale() * sum));
   CHECK(table.predict(half) > 0);
+  CHECK_THAT(message_of<ValueError>([&] { table.set_scale(-1); }), Contains("not a finite positive number"));
   const LatencyCheck check = validate_latency(table, timer, {t.uniform(0.25), t.full(16)});
   REQUIRE(check.measured.size() == 2);
   CHECK(check.measured[0] > 0);
@@ -268,6 +271,7 @@ TEST_CASE("latency table: JSON round trip, cache key, timing the test generator"
   const LatencyTable back = LatencyTable::load_or_create(path, key, &why);
   CHECK_THAT(why, Contains("cached table loaded"));
   CHECK(back.size() == table.size());
+  CHECK(back.calibrated());
   CHECK(back.predict(half) == Approx(table.predict(half)).epsilon(1e-12));
   LatencyKey other = key;
   other.threads += 1;
@@ -276,6 +280,9 @@ TEST_CASE("latency table: JSON round trip, cache key, timing the test generator"
   anycost_test::write_bytes(dir / "bad.json", "{\"format\": \"something else\"}");
   CHECK_THAT(message_of<FormatError>([&] { LatencyTable::load(dir / "bad.json"); }),
              Contains("not an anycost-latency-table"));
+  // An old or damaged cache is not an error for load_or_create: it times again and says why.
+  CHECK(LatencyTable::load_or_create(dir / "bad.json", key, &why).size() == 0);
+  CHECK_THAT(why, Contains("unusable") && Contains("timing again"));
 
   // A latency budget rejects what the table predicts over the limit.
   const ChannelSpace s(t, {.divided_by = 4, .resolutions = {16, 32}});

@@ -3,17 +3,19 @@
 //
 // A sub-network is a chain of layers whose cost depends only on their shape (kind, input and output widths,
 // resolution): LayerShape. latency(cfg) is predicted as
-//     overhead + sum over the layers of cfg of table[layer shape]
+//     scale * sum over the layers of cfg of table[layer shape]
 // where each distinct shape is timed once on the device (median of `repeats` runs after a warm-up) and the
-// overhead (everything the layers do not see: allocation, the output copy, launch gaps) is calibrated as the
-// median of measured - sum over a few whole-network runs. validate_latency compares predictions with
-// measurements of random configurations.
+// scale (what the layers timed alone do not see: caches warm or shared across layers, allocation, launch
+// gaps) is calibrated as the median of measured / sum over a few whole-network runs. A ratio, not an additive
+// offset: an offset fitted on a noisy machine can come out negative and predict negative times for small
+// networks, a positive scale cannot. validate_latency compares predictions with measurements of random
+// configurations.
 //
 // The table is cached in a JSON file keyed by the device (CPU model name from /proc/cpuinfo, or the CUDA
 // device), the thread count, the batch and the model architecture (a hash of resolution, style_dim, n_mlp,
 // widths and dtype: latency does not depend on the weights' values). A file whose key differs is not used:
-//   {"format": "anycost-latency-table", "version": 1, "device": ..., "threads": 2, "batch": 1,
-//    "model": "64px s256 m8 w256,...", "overhead_ms": 0.4, "layers": {"up 256>128 @32": 1.7, ...}}
+//   {"format": "anycost-latency-table", "version": 2, "device": ..., "threads": 2, "batch": 1,
+//    "model": "64px s256 m8 w256,...", "scale": 0.93, "layers": {"up 256>128 @32": 1.7, ...}}
 #pragma once
 
 #include <algorithm>
@@ -114,8 +116,13 @@ class LatencyTable {
   explicit LatencyTable(LatencyKey key) : key_(std::move(key)) {}
 
   const LatencyKey& key() const { return key_; }
-  double overhead_ms() const { return overhead_ms_; }
-  void set_overhead_ms(double ms) { overhead_ms_ = ms; }
+  double scale() const { return scale_; }
+  bool calibrated() const { return calibrated_; }
+  void set_scale(double s) {
+    ANYCOST_CHECK(s > 0 && std::isfinite(s), ValueError, "LatencyTable: scale ", s, " is not a finite positive number");
+    scale_ = s;
+    calibrated_ = true;
+  }
   bool contains(const LayerShape& s) const { return ms_.count(s.key()) != 0; }
   double at(const LayerShape& s) const {
     const auto it = ms_.find(s.key());
@@ -131,20 +138,20 @@ class LatencyTable {
 
   // Predicted milliseconds of cfg; every layer must have been timed.
   double predict(const models::SubnetConfig& cfg) const {
-    double t = overhead_ms_;
+    double t = 0;
     for (const LayerShape& s : layer_shapes(cfg)) t += at(s);
-    return t;
+    return scale_ * t;
   }
 
   std::string to_json() const {
     nlohmann::ordered_json j;
     j["format"] = "anycost-latency-table";
-    j["version"] = 1;
+    j["version"] = 2;
     j["device"] = key_.device;
     j["threads"] = key_.threads;
     j["batch"] = key_.batch;
     j["model"] = key_.model;
-    j["overhead_ms"] = overhead_ms_;
+    j["scale"] = scale_;
     j["layers"] = nlohmann::ordered_json::object();
     for (const auto& [k, v] : ms_) j["layers"][k] = v;
     return j.dump(2) + "\n";
@@ -156,13 +163,16 @@ class LatencyTable {
     } catch (const nlohmann::json::exception& e) {
       anycost::detail::raise<FormatError>("latency table '", what, "' is not valid JSON: ", e.what());
     }
-    ANYCOST_CHECK(j.is_object() && j.value("format", "") == "anycost-latency-table" && j.value("version", 0) == 1,
-                  FormatError, "latency table '", what, "': not an anycost-latency-table version 1 file");
+    ANYCOST_CHECK(j.is_object() && j.value("format", "") == "anycost-latency-table" && j.value("version", 0) == 2,
+                  FormatError, "latency table '", what, "': not an anycost-latency-table version 2 file");
     LatencyTable t;
     try {
       t.key_ = LatencyKey{j.at("device").get<std::string>(), j.at("threads").get<int>(),
                           j.at("batch").get<std::int64_t>(), j.at("model").get<std::string>()};
-      t.overhead_ms_ = j.at("overhead_ms").get<double>();
+      t.scale_ = j.at("scale").get<double>();
+      ANYCOST_CHECK(t.scale_ > 0 && std::isfinite(t.scale_), FormatError, "latency table '", what, "': scale ", t.scale_,
+                    " is not a finite positive number");
+      t.calibrated_ = true;
       ANYCOST_CHECK(j.at("layers").is_object(), FormatError, "latency table '", what, "': \"layers\" is not an object");
       for (const auto& [k, v] : j.at("layers").items()) {
         const double ms = v.get<double>();
@@ -195,7 +205,13 @@ class LatencyTable {
       say("no cached table: timing every layer shape");
       return LatencyTable(key);
     }
-    LatencyTable t = load(path);
+    LatencyTable t;
+    try {
+      t = load(path);
+    } catch (const FormatError& e) {  // a cache, not the user's data: an old or damaged file is timed again
+      say(std::string("the cached table is unusable (") + e.what() + "): timing again");
+      return LatencyTable(key);
+    }
     if (!(t.key_ == key)) {
       say("the cached table is for another device, thread count, batch or model: timing again");
       return LatencyTable(key);
@@ -206,7 +222,8 @@ class LatencyTable {
 
  private:
   LatencyKey key_;
-  double overhead_ms_ = 0;
+  double scale_ = 1;
+  bool calibrated_ = false;
   std::map<std::string, double> ms_;
 };
 
@@ -299,16 +316,19 @@ class GeneratorTimer {
     return n;
   }
 
-  // Sets table's overhead to the median of measured - sum of layers over `calibration` configurations.
+  // Sets table's scale to the median of measured / sum of layers over `calibration` configurations.
   void calibrate(LatencyTable& table, const std::vector<models::SubnetConfig>& calibration) const {
     ANYCOST_CHECK(!calibration.empty(), ValueError, "GeneratorTimer::calibrate: no configurations");
-    std::vector<double> residual;
+    std::vector<double> ratio;
     for (const auto& cfg : calibration) {
       fill(table, cfg);
-      table.set_overhead_ms(0);
-      residual.push_back(time_network(cfg) - table.predict(cfg));
+      double sum = 0;
+      for (const LayerShape& s : layer_shapes(cfg)) sum += table.at(s);
+      const double measured = time_network(cfg);
+      if (sum > 0 && measured > 0) ratio.push_back(measured / sum);
     }
-    table.set_overhead_ms(median(residual));
+    ANYCOST_CHECK(!ratio.empty(), ValueError, "GeneratorTimer::calibrate: every timing was zero (clock too coarse?)");
+    table.set_scale(median(ratio));
   }
 
  private:
