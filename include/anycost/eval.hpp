@@ -5,11 +5,14 @@
 //   classifier_train.hpp  training it (Adam, multi-label logistic loss), held-out accuracy vs majority
 //   frechet.hpp           feature statistics and the Fréchet distance
 //   consistency.hpp       PSNR / LPIPS of a sub-generator against the full generator
-//   evaluate.hpp          the report over sub-network configurations: FD, PSNR, LPIPS, latency, MACs
+//   attribute_consistency.hpp  how often a sub-generator's image keeps the full image's predicted attributes
+//   evaluate.hpp          the report over sub-network configurations: FD, PSNR, LPIPS, attribute
+//                         agreement, latency, MACs
 //
 // The namespace is anycost::evaluation (anycost::eval is the function that evaluates an expression).
 #pragma once
 
+#include "anycost/eval/attribute_consistency.hpp"
 #include "anycost/eval/classifier.hpp"
 #include "anycost/eval/classifier_train.hpp"
 #include "anycost/eval/consistency.hpp"

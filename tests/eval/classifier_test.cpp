@@ -11,25 +11,14 @@
 
 #include <anycost/anycost.hpp>
 
+#include "io/io_test_support.hpp"
+
 #include "support/image_folder_fixture.hpp"
 
 using namespace anycost;
 using namespace anycost::evaluation;
 
 namespace {
-
-struct ScratchDir {
-  ScratchDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "anycost_eval_test.XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::filesystem::path path;
-};
 
 ClassifierConfig tiny_config() { return {16, {4, 8}, {"a", "b", "c"}}; }
 
@@ -60,11 +49,11 @@ TEST_CASE("classifier: shapes and input preparation", "[eval][classifier]") {
 }
 
 TEST_CASE("classifier: save and load round trip, errors", "[eval][classifier]") {
-  ScratchDir dir;
+  anycost_test::TempDir dir;
   Rng rng(4);
   const Classifier c(tiny_config(), nn::Init(rng));
-  save_classifier(dir.path / "c.safetensors", c, {{"note", "hello"}});
-  const Classifier d = load_classifier(dir.path / "c.safetensors");
+  save_classifier(dir.path() / "c.safetensors", c, {{"note", "hello"}});
+  const Classifier d = load_classifier(dir.path() / "c.safetensors");
   CHECK(d.labels() == c.labels());
   CHECK(d.resolution() == 16);
   CHECK(d.config().channels == std::vector<int>{4, 8});
@@ -77,7 +66,7 @@ TEST_CASE("classifier: save and load round trip, errors", "[eval][classifier]") 
   Rng data(5);
   const Var x(randn({2, 3, 16, 16}, data));
   CHECK(c.forward(x).data().to_vector<float>() == d.forward(x).data().to_vector<float>());
-  CHECK(io::load_safetensors(dir.path / "c.safetensors").metadata.at("note") == "hello");
+  CHECK(io::load_safetensors(dir.path() / "c.safetensors").metadata.at("note") == "hello");
 
   // Not a classifier: a generator checkpoint, a missing tensor, a wrong shape.
   const auto gen = std::filesystem::path(ANYCOST_TEST_DATA_DIR) / "generator" / "model.safetensors";
@@ -87,15 +76,15 @@ TEST_CASE("classifier: save and load round trip, errors", "[eval][classifier]") 
   const std::map<std::string, std::string> meta{
       {"format", "anycost-classifier"}, {"resolution", "16"}, {"labels", R"(["a","b","c"])"}};
   std::vector<std::pair<std::string, Tensor>> missing(st.begin(), st.end() - 1);
-  io::save_safetensors(dir.path / "missing.safetensors", missing, meta);
-  CHECK_THROWS_WITH(load_classifier(dir.path / "missing.safetensors"), Catch::Contains("missing 1 tensor") &&
+  io::save_safetensors(dir.path() / "missing.safetensors", missing, meta);
+  CHECK_THROWS_WITH(load_classifier(dir.path() / "missing.safetensors"), Catch::Contains("missing 1 tensor") &&
                                                                            Catch::Contains("head.bias"));
-  io::save_safetensors(dir.path / "labels.safetensors", st,
+  io::save_safetensors(dir.path() / "labels.safetensors", st,
                        {{"format", "anycost-classifier"}, {"resolution", "16"}, {"labels", R"(["a","b"])"}});
-  CHECK_THROWS_WITH(load_classifier(dir.path / "labels.safetensors"), Catch::Contains("'head.weight' has shape"));
-  io::save_safetensors(dir.path / "meta.safetensors", st,
+  CHECK_THROWS_WITH(load_classifier(dir.path() / "labels.safetensors"), Catch::Contains("'head.weight' has shape"));
+  io::save_safetensors(dir.path() / "meta.safetensors", st,
                        {{"format", "anycost-classifier"}, {"resolution", "x"}, {"labels", "[]"}});
-  CHECK_THROWS_WITH(load_classifier(dir.path / "meta.safetensors"), Catch::Contains("bad metadata"));
+  CHECK_THROWS_WITH(load_classifier(dir.path() / "meta.safetensors"), Catch::Contains("bad metadata"));
 }
 
 TEST_CASE("classifier: the multi-label loss is stable and matches BCE", "[eval][classifier]") {
@@ -144,18 +133,18 @@ TEST_CASE("classifier: a few Adam steps learn synthetic labels", "[eval][classif
 }
 
 TEST_CASE("classifier: train_classifier on a generated folder; unlabelled images are named", "[eval][classifier]") {
-  ScratchDir dir;
-  const auto files = test::write_image_folder(dir.path / "images", 24, 16, 3);
+  anycost_test::TempDir dir;
+  const auto files = test::write_image_folder(dir.path() / "images", 24, 16, 3);
   // Label "wide": the file index is even; skin tone index % 6. (Arbitrary: the point is the plumbing.)
-  std::ofstream labels(dir.path / "labels.json");
+  std::ofstream labels(dir.path() / "labels.json");
   labels << R"({"images": [)";
   for (std::size_t i = 0; i < files.size(); ++i)
     labels << (i ? "," : "") << R"({"file": "images/)" << files[i].filename().string() << R"(", "skin_tone": )"
            << i % 6 << R"(, "categories": [)" << (i % 2 == 0 ? R"("even")" : "") << "]}";
   labels << "]}";
   labels.close();
-  const Labels l = read_labels(dir.path / "labels.json");
-  const io::ImageFolder folder({dir.path / "images", {16}});
+  const Labels l = read_labels(dir.path() / "labels.json");
+  const io::ImageFolder folder({dir.path() / "images", {16}});
   ClassifierTrainOptions o;
   o.channels = {4, 8};
   o.epochs = 2;
@@ -183,7 +172,7 @@ TEST_CASE("classifier: train_classifier on a generated folder; unlabelled images
         models::module_state(r.classifier)[0].second.to_vector<float>());
 
   // An image without a label.
-  test::write_image_folder(dir.path / "images", 25, 16, 3);
-  const io::ImageFolder more({dir.path / "images", {16}});
+  test::write_image_folder(dir.path() / "images", 25, 16, 3);
+  const io::ImageFolder more({dir.path() / "images", {16}});
   CHECK_THROWS_WITH(train_classifier(more, l, o), Catch::Contains("1 of 25 images") && Catch::Contains("img_0024.png"));
 }

@@ -10,25 +10,14 @@
 
 #include <anycost/anycost.hpp>
 
+#include "io/io_test_support.hpp"
+
 #include "support/image_folder_fixture.hpp"
 
 using namespace anycost;
 using namespace anycost::evaluation;
 
 namespace {
-
-struct ScratchDir {
-  ScratchDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "anycost_eval_test.XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::filesystem::path path;
-};
 
 const std::filesystem::path test_generator = std::filesystem::path(ANYCOST_TEST_DATA_DIR) / "generator" / "model.safetensors";
 
@@ -63,6 +52,22 @@ TEST_CASE("consistency: PSNR, the target convention, the meter", "[eval][consist
   CHECK(different.lpips() > 0);
 }
 
+TEST_CASE("attribute agreement: per-label fraction of same-sign logits, and its errors", "[eval][consistency]") {
+  AttributeAgreement m;
+  CHECK(std::isnan(m.mean()));
+  // Label 0: images 0 and 1 agree (a logit of 0 counts as absent), image 2 does not; label 1: images 0, 2.
+  m.add(Tensor::from_vector<float>({1.0f, -2.0f, 0.0f, 5.0f}, {2, 2}), Tensor::from_vector<float>({3.0f, -0.5f, -3.0f, -1.0f}, {2, 2}));
+  m.add(Tensor::from_vector<float>({-1.0f, 1.0f}, {1, 2}), Tensor::from_vector<float>({1.0f, 2.0f}, {1, 2}));
+  CHECK(m.count() == 3);
+  REQUIRE(m.per_attribute().size() == 2);
+  CHECK(m.per_attribute()[0] == Approx(2.0 / 3));
+  CHECK(m.per_attribute()[1] == Approx(2.0 / 3));
+  CHECK(m.mean() == Approx(2.0 / 3));
+  CHECK_THROWS_WITH(m.add(Tensor::from_vector<float>({1.0f, 2.0f, 3.0f}, {1, 3}), Tensor::from_vector<float>({1.0f, 2.0f, 3.0f}, {1, 3})),
+                    Catch::Contains("3 attributes, earlier batches had 2"));
+  CHECK_THROWS_AS(m.add(Tensor::from_vector<float>({1.0f, 2.0f}, {1, 2}), Tensor::from_vector<float>({1.0f}, {1, 1})), ShapeError);
+}
+
 TEST_CASE("eval_configs: ratios at full resolution, full width below; the grid", "[eval][evaluate]") {
   const auto key = [](const std::vector<EvalConfig>& v) {
     std::vector<std::pair<double, int>> out;
@@ -78,7 +83,7 @@ TEST_CASE("eval_configs: ratios at full resolution, full width below; the grid",
 }
 
 TEST_CASE("load_eval_generator: a generator file or the g_ema of a training checkpoint", "[eval][evaluate]") {
-  ScratchDir dir;
+  anycost_test::TempDir dir;
   std::string text;
   const models::Generator g = load_eval_generator(test_generator, &text);
   CHECK(text == test_generator.string());
@@ -88,9 +93,9 @@ TEST_CASE("load_eval_generator: a generator file or the g_ema of a training chec
     ckpt.emplace_back("g_ema." + k, Tensor::full(t.shape(), 0.5));
   }
   ckpt.emplace_back("d.convs.0.0.weight", Tensor::zeros({2, 3, 1, 1}));
-  io::save_safetensors(dir.path / "ckpt.safetensors", ckpt,
+  io::save_safetensors(dir.path() / "ckpt.safetensors", ckpt,
                        {{"format", "anycost-train"}, {"stage", "2"}, {"iteration", "26751"}, {"lr_mlp", "0.01"}});
-  const models::Generator e = load_eval_generator(dir.path / "ckpt.safetensors", &text);
+  const models::Generator e = load_eval_generator(dir.path() / "ckpt.safetensors", &text);
   CHECK(text.find("g_ema of training checkpoint") == 0);
   CHECK(text.find("(stage 2, iteration 26751)") != std::string::npos);
   CHECK(e.config().channels == g.config().channels);
@@ -98,9 +103,9 @@ TEST_CASE("load_eval_generator: a generator file or the g_ema of a training chec
 }
 
 TEST_CASE("evaluate: a small report, deterministic, JSON", "[eval][evaluate]") {
-  ScratchDir dir;
-  test::write_image_folder(dir.path / "real", 12, 32, 5);
-  const io::ImageFolder real({dir.path / "real", {32, 16}});
+  anycost_test::TempDir dir;
+  test::write_image_folder(dir.path() / "real", 12, 32, 5);
+  const io::ImageFolder real({dir.path() / "real", {32, 16}});
   const models::Generator g = models::load_generator(test_generator);
   Rng rng(2);
   const Classifier c({16, {4, 8}, {"a", "b"}}, nn::Init(rng));
@@ -124,8 +129,19 @@ TEST_CASE("evaluate: a small report, deterministic, JSON", "[eval][evaluate]") {
     CHECK(std::isfinite(row.fd));
     CHECK(row.latency_ms > 0);
     CHECK(std::isnan(row.lpips));
-    if (!row.is_full) CHECK(std::isfinite(row.psnr));
+    if (!row.is_full) {
+      CHECK(std::isfinite(row.psnr));
+      CHECK(row.attribute_agreement >= 0);
+      CHECK(row.attribute_agreement <= 1);
+      REQUIRE(row.attribute_agreement_per_label.size() == 2);
+      // 10 images: every per-label agreement is a multiple of 1/10, and the mean is their mean.
+      for (double v : row.attribute_agreement_per_label) CHECK(v * 10 == Approx(std::round(v * 10)).margin(1e-9));
+      CHECK(row.attribute_agreement == Approx((row.attribute_agreement_per_label[0] + row.attribute_agreement_per_label[1]) / 2));
+    } else {
+      CHECK(std::isnan(row.attribute_agreement));
+    }
   }
+  CHECK(r.labels == std::vector<std::string>{"a", "b"});
   REQUIRE(r.floors.size() == 2);
   CHECK(r.floors[0].resolution == 32);
   CHECK(r.floors[0].n_a + r.floors[0].n_b == 12);
@@ -140,14 +156,17 @@ TEST_CASE("evaluate: a small report, deterministic, JSON", "[eval][evaluate]") {
   CHECK(table.find("| 1.00 | 32 |") != std::string::npos);
   CHECK(table.find("| 0.50 | 32 |") != std::string::npos);
   CHECK(table.find("(reference)") != std::string::npos);
-  write_eval_json(dir.path / "r.json", r, {{"model", "m"}});
-  std::ifstream in(dir.path / "r.json");
+  write_eval_json(dir.path() / "r.json", r, {{"model", "m"}});
+  std::ifstream in(dir.path() / "r.json");
   const nlohmann::json j = nlohmann::json::parse(in);
   CHECK(j["model"] == "m");
   CHECK(j["configurations"].size() == 3);
   CHECK(j["configurations"][0]["psnr_db"].is_null());
   CHECK(j["configurations"][1]["psnr_db"].get<double>() == Approx(r.rows[1].psnr));
   CHECK(j["real_floor"][1]["resolution"] == 16);
+  CHECK(j["configurations"][0]["attribute_agreement"].is_null());
+  CHECK(j["configurations"][1]["attribute_agreement_per_label"]["b"].get<double>() ==
+        Approx(r.rows[1].attribute_agreement_per_label[1]));
 
   // A resolution the folder does not hold, a ratio out of range.
   CHECK_THROWS_WITH(evaluate(g, c, real, {{1.0, 8}}, o), Catch::Contains("not prepared at 8x8"));

@@ -57,15 +57,6 @@ void write_jpeg(const fs::path& p, const Tensor& image, int quality) {
   REQUIRE(stbi_write_jpg(p.c_str(), static_cast<int>(w), static_cast<int>(h), 3, rgb.data(), quality) != 0);
 }
 
-std::vector<int> chw_bytes(const anycost::io::Image8& img) {
-  std::vector<int> out(img.pixels.size());
-  const std::int64_t plane = img.height * img.width;
-  for (std::int64_t c = 0; c < 3; ++c)
-    for (std::int64_t i = 0; i < plane; ++i)
-      out[static_cast<std::size_t>(c * plane + i)] = img.pixels[static_cast<std::size_t>(i * 3 + c)];
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("ImageFolder scans recursively, sorted, by extension in any case, and reports bad headers") {
@@ -146,7 +137,7 @@ TEST_CASE("ImageFolder prepares each resolution like the official MultiResize (P
     INFO("resolution " << res[i]);
     CHECK(sample->images[i].height == res[i]);
     CHECK(sample->images[i].width == res[i]);
-    CHECK(chw_bytes(sample->images[i]) == doc.at("folder").at("samples")[i].at("expected").get<std::vector<int>>());
+    CHECK(anycost_test::chw_bytes(sample->images[i]) == doc.at("folder").at("samples")[i].at("expected").get<std::vector<int>>());
   }
   // As tensors: v / 127.5 - 1 (io::read_image's mapping), and the flip mirrors every resolution.
   const auto plain = folder.images(0), flipped = folder.images(0, true);
@@ -197,7 +188,7 @@ TEST_CASE("ImageFolder caches the prefix of indices the byte budget holds") {
     CHECK(folder.sample(1) == folder.sample(1));
     const auto a = folder.sample(2), b = folder.sample(2);
     CHECK(a != b);                                                  // decoded again
-    CHECK(chw_bytes(a->images[0]) == chw_bytes(b->images[0]));      // to the same bytes
+    CHECK(anycost_test::chw_bytes(a->images[0]) == anycost_test::chw_bytes(b->images[0]));      // to the same bytes
   }
   SECTION("no budget, no cache; concurrent loads agree") {
     const ImageFolder folder(ImageFolderOptions{dir.path(), {8, 4}, 0});
@@ -205,7 +196,7 @@ TEST_CASE("ImageFolder caches the prefix of indices the byte budget holds") {
     std::vector<std::vector<int>> got(4);
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t)
-      threads.emplace_back([&, t] { got[static_cast<std::size_t>(t)] = chw_bytes(folder.sample(3)->images[1]); });
+      threads.emplace_back([&, t] { got[static_cast<std::size_t>(t)] = anycost_test::chw_bytes(folder.sample(3)->images[1]); });
     for (auto& th : threads) th.join();
     for (int t = 1; t < 4; ++t) CHECK(got[static_cast<std::size_t>(t)] == got[0]);
   }

@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -27,6 +28,18 @@ std::string message_of(F&& f) {
   }
   FAIL("did not throw");
   return {};
+}
+
+// The pixels of an interleaved 8-bit image (io::Image8: height, width, channels, pixels HWC) as CHW ints,
+// the layout of the golden files.
+template <class Image>
+std::vector<int> chw_bytes(const Image& img) {
+  std::vector<int> out(img.pixels.size());
+  const std::int64_t plane = img.height * img.width;
+  for (std::int64_t c = 0; c < img.channels; ++c)
+    for (std::int64_t i = 0; i < plane; ++i)
+      out[static_cast<std::size_t>(c * plane + i)] = img.pixels[static_cast<std::size_t>(i * img.channels + c)];
+  return out;
 }
 
 class TempDir {

@@ -50,15 +50,6 @@ Image8 image8(const test::Json& input) {
   return img;
 }
 
-std::vector<int> chw_bytes(const Image8& img) {
-  std::vector<int> out(img.pixels.size());
-  for (std::int64_t c = 0; c < img.channels; ++c)
-    for (std::int64_t i = 0; i < img.height * img.width; ++i)
-      out[static_cast<std::size_t>(c * img.height * img.width + i)] =
-          img.pixels[static_cast<std::size_t>(i * img.channels + c)];
-  return out;
-}
-
 const test::Json& input_of(const test::Json& c) { return goldens().at("inputs").at(c.at("input").get<std::string>()); }
 
 }  // namespace
@@ -73,7 +64,7 @@ TEST_CASE("resize_bilinear on 8-bit images is bit-exact with PIL's Image.resize(
     INFO(name);
     CHECK(out.height == out_shape[1]);
     CHECK(out.width == out_shape[2]);
-    CHECK(chw_bytes(out) == c.at("expected").get<std::vector<int>>());
+    CHECK(anycost_test::chw_bytes(out) == c.at("expected").get<std::vector<int>>());
     ++checked;
   }
   CHECK(checked == 8);
@@ -108,7 +99,7 @@ TEST_CASE("resize_center_crop reproduces torchvision Resize(int) + CenterCrop, o
     const Image8 out = io::resize_center_crop(in, size);
     CHECK(out.height == size);
     CHECK(out.width == size);
-    CHECK(chw_bytes(out) == expected);
+    CHECK(anycost_test::chw_bytes(out) == expected);
     // The float path on the same bytes agrees up to the 8-bit rounding of PIL's intermediate and output.
     const Tensor t = test::golden_tensor(input_of(c), DType::float32);
     const Tensor ft = io::resize_center_crop(t, size);

@@ -9,6 +9,9 @@
 //   floor     the same distance between two disjoint halves of the real images (a seeded split): what a
 //             perfect generator would score with this many samples
 //   PSNR, LPIPS   against the full generator on the same latents and noise (eval/consistency.hpp)
+//   attributes    per classifier label, the fraction of images whose predicted label (logit > 0) is the same
+//             for the configuration's image and the full image (eval/attribute_consistency.hpp), and the mean
+//             over labels; on the report's samples (untruncated, unlike the official metric's psi 0.5)
 //   latency   the median wall time of one image (batch 1, mapping + synthesis, the model's fixed noise,
 //             prepared weights) over latency_runs runs after two warm-up runs, on the caller's threads
 //   MACs      per image, the paper's convention and the true multiply-adds (models/macs.hpp)
@@ -38,6 +41,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "anycost/eval/attribute_consistency.hpp"
 #include "anycost/eval/classifier.hpp"
 #include "anycost/eval/consistency.hpp"
 #include "anycost/eval/frechet.hpp"
@@ -72,6 +76,8 @@ struct EvalRow {
   bool is_full = false;  // the reference itself: no PSNR / LPIPS
   double psnr = 0, mse = 0;
   double lpips = std::numeric_limits<double>::quiet_NaN();  // NaN without LPIPS weights
+  double attribute_agreement = std::numeric_limits<double>::quiet_NaN();  // mean over labels; NaN: the reference
+  std::vector<double> attribute_agreement_per_label;                       // in the classifier's label order
   double latency_ms = std::numeric_limits<double>::quiet_NaN();
 };
 
@@ -84,6 +90,7 @@ struct RealFloor {
 struct EvalReport {
   std::vector<EvalRow> rows;
   std::vector<RealFloor> floors;  // per resolution, descending
+  std::vector<std::string> labels;  // the classifier's
   std::int64_t n = 0, n_real = 0, feature_dim = 0;
   int threads = 0;
   double seconds = 0;
@@ -174,6 +181,7 @@ inline EvalReport evaluate(const models::Generator& g, const Classifier& c, cons
   rep.n = o.n;
   rep.threads = get_num_threads();
   rep.feature_dim = c.feature_dim();
+  rep.labels = c.labels();
 
   // ---- real features: all images, and two disjoint halves, per resolution ----
   const auto n_real = static_cast<std::int64_t>(real.size());
@@ -214,6 +222,7 @@ inline EvalReport evaluate(const models::Generator& g, const Classifier& c, cons
   const Tensor z = randn({o.n, g.style_dim()}, z_rng, g.dtype(), g.device());
   std::vector<FeatureStats> gen(configs.size());
   std::vector<ConsistencyMeter> meters(configs.size());
+  std::vector<AttributeAgreement> attributes(configs.size());
   const auto run = [&](const Var& w, const models::SubnetConfig& cfg, std::int64_t batch_index) {
     Rng noise_rng(io::philox_u64(o.seed, static_cast<std::uint64_t>(batch_index), 0x6e6f697365ull));
     models::GenerateOptions go;
@@ -227,11 +236,17 @@ inline EvalReport evaluate(const models::Generator& g, const Classifier& c, cons
     const std::int64_t b = std::min(o.batch, o.n - s);
     const Var w = g.map(Var(z.narrow(0, s, b)));
     const Var full = run(w, full_cfg, k);
+    const Var full_features = c.features(classifier_input(full, c.resolution()));
+    const Tensor full_logits = c.logits(full_features).data();
     for (std::size_t i = 0; i < configs.size(); ++i) {
       const bool is_full = subnets[i] == full_cfg;
       const Var img = is_full ? full : run(w, subnets[i], k);
-      gen[i].add(c.features(classifier_input(img, c.resolution())).data());
-      if (!is_full) meters[i].add(img, full, lpips);
+      const Var features = is_full ? full_features : c.features(classifier_input(img, c.resolution()));
+      gen[i].add(features.data());
+      if (!is_full) {
+        meters[i].add(img, full, lpips);
+        attributes[i].add(c.logits(features).data(), full_logits);
+      }
     }
     if (progress) progress({"generated", s + b, o.n, seconds()});
   }
@@ -249,6 +264,8 @@ inline EvalReport evaluate(const models::Generator& g, const Classifier& c, cons
       row.psnr = meters[i].psnr();
       row.mse = meters[i].mse();
       if (meters[i].has_lpips()) row.lpips = meters[i].lpips();
+      row.attribute_agreement = attributes[i].mean();
+      row.attribute_agreement_per_label = attributes[i].per_attribute();
     }
     if (o.latency_runs > 0) {
       models::GenerateOptions go;
@@ -297,14 +314,17 @@ inline std::string gmacs(std::int64_t m) {
 // The report as a markdown table (one row per configuration) followed by the real/real floors.
 inline std::string markdown_table(const EvalReport& r) {
   std::ostringstream os;
-  os << "| ratio | res | channels | MACs (paper) | MACs (true) | FD | PSNR vs full (dB) | LPIPS vs full | ms/image |\n";
-  os << "|---|---|---|---|---|---|---|---|---|\n";
+  os << "| ratio | res | channels | MACs (paper) | MACs (true) | FD | PSNR vs full (dB) | LPIPS vs full | "
+        "attributes kept | ms/image |\n";
+  os << "|---|---|---|---|---|---|---|---|---|---|\n";
   for (const EvalRow& row : r.rows) {
     const std::string ch = row.channels.substr(0, row.channels.find(" @"));
     os << "| " << detail::fixed(row.ratio, 2) << " | " << row.resolution << " | " << ch << " | "
        << detail::gmacs(row.macs.profile) << " | " << detail::gmacs(row.macs.arithmetic) << " | "
        << detail::fixed(row.fd, 3) << " | " << (row.is_full ? "(reference)" : detail::fixed(row.psnr, 2)) << " | "
-       << (row.is_full ? "(reference)" : detail::fixed(row.lpips, 4)) << " | " << detail::fixed(row.latency_ms, 2)
+       << (row.is_full ? "(reference)" : detail::fixed(row.lpips, 4)) << " | "
+       << (row.is_full ? "(reference)" : detail::fixed(100 * row.attribute_agreement, 1) + "%") << " | "
+       << detail::fixed(row.latency_ms, 2)
        << " |\n";
   }
   os << "\nReal/real floor (FD between two disjoint halves of the " << r.n_real << " real images):";
@@ -335,7 +355,14 @@ inline nlohmann::json report_json(const EvalReport& r, const std::map<std::strin
               {"psnr_db", row.is_full ? Json(nullptr) : num(row.psnr)},
               {"mse", row.is_full ? Json(nullptr) : num(row.mse)},
               {"lpips", num(row.lpips)},
+              {"attribute_agreement", row.is_full ? Json(nullptr) : num(row.attribute_agreement)},
               {"latency_ms", num(row.latency_ms)}};
+    if (!row.is_full) {
+      Json per = Json::object();
+      for (std::size_t k = 0; k < row.attribute_agreement_per_label.size() && k < r.labels.size(); ++k)
+        per[r.labels[k]] = num(row.attribute_agreement_per_label[k]);
+      e["attribute_agreement_per_label"] = per;
+    }
     j["configurations"].push_back(e);
   }
   j["real_floor"] = Json::array();
