@@ -29,6 +29,7 @@ using anycost::Tensor;
 using anycost::ValueError;
 using anycost::io::ImageFolder;
 using anycost::io::ImageFolderOptions;
+using anycost_test::chw_bytes;
 using anycost_test::message_of;
 using anycost_test::read_bytes;
 using anycost_test::TempDir;
@@ -55,15 +56,6 @@ void write_jpeg(const fs::path& p, const Tensor& image, int quality) {
       rgb[static_cast<std::size_t>(i * 3 + c)] =
           static_cast<unsigned char>(std::lround((src[c * h * w + i] + 1.0) * 127.5));
   REQUIRE(stbi_write_jpg(p.c_str(), static_cast<int>(w), static_cast<int>(h), 3, rgb.data(), quality) != 0);
-}
-
-std::vector<int> chw_bytes(const anycost::io::Image8& img) {
-  std::vector<int> out(img.pixels.size());
-  const std::int64_t plane = img.height * img.width;
-  for (std::int64_t c = 0; c < 3; ++c)
-    for (std::int64_t i = 0; i < plane; ++i)
-      out[static_cast<std::size_t>(c * plane + i)] = img.pixels[static_cast<std::size_t>(i * 3 + c)];
-  return out;
 }
 
 }  // namespace

@@ -25,6 +25,7 @@ using anycost::ShapeError;
 using anycost::Tensor;
 using anycost::ValueError;
 using anycost::io::Image8;
+using anycost_test::chw_bytes;
 using anycost_test::message_of;
 using Catch::Matchers::Contains;
 namespace io = anycost::io;
@@ -48,15 +49,6 @@ Image8 image8(const test::Json& input) {
       img.pixels[static_cast<std::size_t>(i * img.channels + c)] =
           static_cast<std::uint8_t>(chw[static_cast<std::size_t>(c * img.height * img.width + i)]);
   return img;
-}
-
-std::vector<int> chw_bytes(const Image8& img) {
-  std::vector<int> out(img.pixels.size());
-  for (std::int64_t c = 0; c < img.channels; ++c)
-    for (std::int64_t i = 0; i < img.height * img.width; ++i)
-      out[static_cast<std::size_t>(c * img.height * img.width + i)] =
-          img.pixels[static_cast<std::size_t>(i * img.channels + c)];
-  return out;
 }
 
 const test::Json& input_of(const test::Json& c) { return goldens().at("inputs").at(c.at("input").get<std::string>()); }
