@@ -105,6 +105,16 @@ int main(int argc, char** argv) try {
   fs::create_directories(out / "run_deep_config" / "checkpoints");
   io::save_safetensors(out / "run_deep_config" / "checkpoints" / "ckpt-000000001.safetensors",
                        {{"mean_path_length", Tensor::zeros({1})}}, meta);
+  // A training config nested 100 deep, and latents cut short.
+  write_raw(out / "config_deep.json", deep);
+  const std::string latent_bytes = bytes_of(data / "latents_wplus.safetensors");
+  write_raw(out / "latents_truncated.safetensors", latent_bytes.substr(0, latent_bytes.size() - 8));
+
+  // A PNG whose header claims 10000 x 10000 pixels (stb ignores the CRC, so the edited header is read as
+  // it is): bytes 16..23 are the IHDR width and height, big-endian.
+  std::string png = bytes_of(data / ".." / "io" / "rgb8_3x2.png");
+  for (std::size_t at : {16u, 20u}) png.replace(at, 4, std::string("\x00\x00\x27\x10", 4));
+  write_raw(out / "huge_header.png", png);
   std::printf("hostile fixtures written to %s\n", out.string().c_str());
   return 0;
 } catch (const std::exception& e) {
