@@ -121,7 +121,8 @@ inline void write_file_atomically(const std::filesystem::path& requested,
                             "write_file_atomically: '" + requested.string() + "' does not name a file");
   const fs::path path = resolve_output_path(requested);
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  // Messages name the file written and, when it differs, the link the caller gave.
+  // Messages name the file written (not the temporary file, gone by the time anyone reads them) and, when
+  // it differs, the link the caller gave.
   const std::string note = path == requested ? "" : " (the target of the link '" + requested.string() + "')";
 
   // O_EXCL with a random suffix instead of mkstemp: mkstemp forces mode 0600, while open(0666) lets the
@@ -156,14 +157,14 @@ inline void write_file_atomically(const std::filesystem::path& requested,
     write(os);
     os.flush();
     if (!os || buf.error() != 0)
-      throw detail::file_error(buf.error() != 0 ? buf.error() : EIO, "write_file_atomically: cannot write", tmp);
+      throw detail::file_error(buf.error() != 0 ? buf.error() : EIO, "write_file_atomically: cannot write", path, note);
     // Keep the permission bits of the file being replaced.
     struct ::stat old {};
     if (::stat(path.c_str(), &old) == 0 && S_ISREG(old.st_mode)) ::fchmod(fd, old.st_mode & 07777);
-    if (::fsync(fd) != 0) throw detail::file_error(errno, "write_file_atomically: cannot flush", tmp);
+    if (::fsync(fd) != 0) throw detail::file_error(errno, "write_file_atomically: cannot flush", path, note);
     const int rc = ::close(fd);
     fd = -1;
-    if (rc != 0) throw detail::file_error(errno, "write_file_atomically: cannot close", tmp);
+    if (rc != 0) throw detail::file_error(errno, "write_file_atomically: cannot close", path, note);
     if (::rename(tmp.c_str(), path.c_str()) != 0)
       throw detail::file_error(errno, "write_file_atomically: cannot rename the temporary file onto", path, note);
   } catch (...) {
