@@ -29,7 +29,6 @@ using anycost::Tensor;
 using anycost::ValueError;
 using anycost::io::ImageFolder;
 using anycost::io::ImageFolderOptions;
-using anycost_test::chw_bytes;
 using anycost_test::message_of;
 using anycost_test::read_bytes;
 using anycost_test::TempDir;
@@ -138,7 +137,7 @@ TEST_CASE("ImageFolder prepares each resolution like the official MultiResize (P
     INFO("resolution " << res[i]);
     CHECK(sample->images[i].height == res[i]);
     CHECK(sample->images[i].width == res[i]);
-    CHECK(chw_bytes(sample->images[i]) == doc.at("folder").at("samples")[i].at("expected").get<std::vector<int>>());
+    CHECK(anycost_test::chw_bytes(sample->images[i]) == doc.at("folder").at("samples")[i].at("expected").get<std::vector<int>>());
   }
   // As tensors: v / 127.5 - 1 (io::read_image's mapping), and the flip mirrors every resolution.
   const auto plain = folder.images(0), flipped = folder.images(0, true);
@@ -189,7 +188,7 @@ TEST_CASE("ImageFolder caches the prefix of indices the byte budget holds") {
     CHECK(folder.sample(1) == folder.sample(1));
     const auto a = folder.sample(2), b = folder.sample(2);
     CHECK(a != b);                                                  // decoded again
-    CHECK(chw_bytes(a->images[0]) == chw_bytes(b->images[0]));      // to the same bytes
+    CHECK(anycost_test::chw_bytes(a->images[0]) == anycost_test::chw_bytes(b->images[0]));      // to the same bytes
   }
   SECTION("no budget, no cache; concurrent loads agree") {
     const ImageFolder folder(ImageFolderOptions{dir.path(), {8, 4}, 0});
@@ -197,7 +196,7 @@ TEST_CASE("ImageFolder caches the prefix of indices the byte budget holds") {
     std::vector<std::vector<int>> got(4);
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t)
-      threads.emplace_back([&, t] { got[static_cast<std::size_t>(t)] = chw_bytes(folder.sample(3)->images[1]); });
+      threads.emplace_back([&, t] { got[static_cast<std::size_t>(t)] = anycost_test::chw_bytes(folder.sample(3)->images[1]); });
     for (auto& th : threads) th.join();
     for (int t = 1; t < 4; ++t) CHECK(got[static_cast<std::size_t>(t)] == got[0]);
   }

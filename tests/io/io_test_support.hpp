@@ -1,11 +1,12 @@
 // Helpers shared by the io tests: a scratch directory removed at scope exit, whole-file byte access, the
-// fixture folder, planar image bytes, and a run without root's privileges (for read-only folders).
+// fixture folder, and a run without root's privileges (for read-only folders).
 #pragma once
 
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <algorithm>
 #include <fstream>
@@ -15,8 +16,6 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
-
-#include "anycost/io/resize_image.hpp"
 
 namespace anycost_test {
 
@@ -32,6 +31,18 @@ std::string message_of(F&& f) {
   }
   FAIL("did not throw");
   return {};
+}
+
+// The pixels of an interleaved 8-bit image (io::Image8: height, width, channels, pixels HWC) as CHW ints,
+// the layout of the golden files.
+template <class Image>
+std::vector<int> chw_bytes(const Image& img) {
+  std::vector<int> out(img.pixels.size());
+  const std::int64_t plane = img.height * img.width;
+  for (std::int64_t c = 0; c < img.channels; ++c)
+    for (std::int64_t i = 0; i < plane; ++i)
+      out[static_cast<std::size_t>(c * plane + i)] = img.pixels[static_cast<std::size_t>(i * img.channels + c)];
+  return out;
 }
 
 class TempDir {
@@ -121,17 +132,6 @@ std::string message_unprivileged(F&& f, const std::vector<std::filesystem::path>
   int status = 0;
   ::waitpid(pid, &status, 0);
   return text;
-}
-
-// The bytes of an interleaved 8-bit image in planar (channel, row, column) order, as the goldens list them.
-// (Shared: the image-folder and resize tests compile into one unity TU.)
-inline std::vector<int> chw_bytes(const anycost::io::Image8& img) {
-  std::vector<int> out(img.pixels.size());
-  for (std::int64_t c = 0; c < img.channels; ++c)
-    for (std::int64_t i = 0; i < img.height * img.width; ++i)
-      out[static_cast<std::size_t>(c * img.height * img.width + i)] =
-          img.pixels[static_cast<std::size_t>(i * img.channels + c)];
-  return out;
 }
 
 inline std::filesystem::path io_data(const std::string& name) {

@@ -25,7 +25,6 @@ using anycost::ShapeError;
 using anycost::Tensor;
 using anycost::ValueError;
 using anycost::io::Image8;
-using anycost_test::chw_bytes;
 using anycost_test::message_of;
 using Catch::Matchers::Contains;
 namespace io = anycost::io;
@@ -65,7 +64,7 @@ TEST_CASE("resize_bilinear on 8-bit images is bit-exact with PIL's Image.resize(
     INFO(name);
     CHECK(out.height == out_shape[1]);
     CHECK(out.width == out_shape[2]);
-    CHECK(chw_bytes(out) == c.at("expected").get<std::vector<int>>());
+    CHECK(anycost_test::chw_bytes(out) == c.at("expected").get<std::vector<int>>());
     ++checked;
   }
   CHECK(checked == 8);
@@ -100,7 +99,7 @@ TEST_CASE("resize_center_crop reproduces torchvision Resize(int) + CenterCrop, o
     const Image8 out = io::resize_center_crop(in, size);
     CHECK(out.height == size);
     CHECK(out.width == size);
-    CHECK(chw_bytes(out) == expected);
+    CHECK(anycost_test::chw_bytes(out) == expected);
     // The float path on the same bytes agrees up to the 8-bit rounding of PIL's intermediate and output.
     const Tensor t = test::golden_tensor(input_of(c), DType::float32);
     const Tensor ft = io::resize_center_crop(t, size);
