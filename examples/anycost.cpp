@@ -19,7 +19,12 @@
 // random generator (64x64, style_dim 256, n_mlp 8, channel_max 256) for tests and timing.
 //
 // Exit status: 0 on success, 1 on errors (files, formats, devices), 2 for bad flags (the message names the flag).
+// Outputs are all or nothing (class Outputs): a command that fails leaves every file that existed before
+// byte-identical. Input files holding NaN or infinity (models, latents, directions) are refused by name.
+// tests/hostile_inputs.md lists the hostile inputs the tests feed this tool and what it answers.
+#include <fcntl.h>
 #include <malloc.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -27,9 +32,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
@@ -52,6 +59,7 @@
 #include <anycost/search.hpp>
 #include <anycost/projection.hpp>
 #include <anycost/train.hpp>
+#include <anycost/util/atomic_file.hpp>
 
 using namespace anycost;
 using namespace anycost::models;
@@ -65,6 +73,84 @@ namespace {
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+// ---- outputs: all or nothing ------------------------------------------------------------------------------
+// A command's files are written (each atomically, by the io writers) under staging names beside their
+// destinations and renamed into place only when every one is complete, so a failure anywhere (a bad input
+// found late, a full disk, an unwritable folder, a bad flag noticed after the first file) leaves every file
+// that existed before byte-identical, and the staged files are removed. (Outputs are staged when written,
+// after every flag has been checked: a bad flag is reported as such even when --out is unwritable too.)
+// An output that is a symbolic link is written through (util::resolve_output_path), like every io writer.
+class Outputs {
+ public:
+  Outputs() = default;
+  Outputs(const Outputs&) = delete;
+  Outputs& operator=(const Outputs&) = delete;
+  ~Outputs() {
+    for (const Entry& e : entries_) ::unlink(e.staged.c_str());
+  }
+
+  // The path to write `out` (given by `flag`) to; the same path when `out` is staged already.
+  std::filesystem::path stage(const std::string& out, const std::string& flag) {
+    for (const Entry& e : entries_)
+      if (e.out == out) return e.staged;
+    std::filesystem::path target;
+    try {
+      target = util::resolve_output_path(out);
+    } catch (const std::system_error& e) {
+      anycost::detail::raise<IoError>(flag, " ", out, ": ", e.what());
+    }
+    std::error_code ec;
+    if (std::filesystem::is_directory(target, ec)) anycost::detail::raise<IoError>(flag, " ", out, ": is a directory");
+    std::filesystem::path staged = target;
+    staged.replace_filename("." + target.filename().string() + ".staged." + std::to_string(::getpid()));
+    const int fd = ::open(staged.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) {
+      const std::filesystem::path folder = target.has_parent_path() ? target.parent_path() : ".";
+      anycost::detail::raise<IoError>(flag, " ", out, ": cannot create a file in '", folder.string(),
+                                      "': ", std::strerror(errno));
+    }
+    ::close(fd);
+    entries_.push_back({out, flag, target, staged});
+    return staged;
+  }
+
+  // Runs write(path) for `out`; a failure names the flag and the file.
+  template <class Write>
+  void write(const std::string& out, const std::string& flag, Write&& fn) {
+    const std::filesystem::path staged = stage(out, flag);
+    try {
+      fn(staged);
+    } catch (const IoError& e) {
+      anycost::detail::raise<IoError>(flag, " ", out, ": ", e.what());
+    }
+  }
+
+  // Moves every staged file into place; a file replaced keeps its permission bits.
+  void commit() {
+    for (const Entry& e : entries_) {
+      struct ::stat old {};
+      if (::stat(e.target.c_str(), &old) == 0 && S_ISREG(old.st_mode)) ::chmod(e.staged.c_str(), old.st_mode & 07777);
+      if (::rename(e.staged.c_str(), e.target.c_str()) != 0)
+        anycost::detail::raise<IoError>(e.flag, " ", e.out, ": cannot move the finished file into place: ",
+                                        std::strerror(errno));
+    }
+    entries_.clear();
+  }
+
+ private:
+  struct Entry {
+    std::string out, flag;
+    std::filesystem::path target, staged;
+  };
+  std::vector<Entry> entries_;
+};
+
+// A latent, direction or mean from a file: every value finite, else an error naming the flag and the file.
+void require_finite(const Tensor& t, const std::string& flag, const std::string& file, const std::string& name) {
+  if (const auto bad = non_finite_value(t))
+    anycost::detail::raise<FormatError>(flag, " ", file, ": tensor '", name, "' holds ", *bad);
+}
 
 // A check that the value, read as a T, satisfies `ok`; the error reads "--flag: must be <rule>, not '<value>'".
 // A value that is no T at all passes here and fails CLI11's conversion (the same lexical_cast), whose error
@@ -334,6 +420,7 @@ Generator load_model_flag(const std::string& flag, std::string& text) {
 int run_generate(const GenerateFlags& f) {
   if (f.threads > 0) set_num_threads(f.threads);
   NoGradGuard inference;
+  Outputs outputs;
 
   // ---- model ----
   std::string model_text;
@@ -381,6 +468,7 @@ int run_generate(const GenerateFlags& f) {
       throw UsageError("--latents " + f.latents + ": expected exactly one tensor named z, w or wplus");
     if (file.contains("wplus")) {
       const Tensor& t = file.at("wplus");
+      require_finite(t, "--latents", f.latents, "wplus");
       if (!(t.dim() == 3 && t.size(1) == g.n_style() && t.size(2) == g.style_dim()))
         throw UsageError("--latents: wplus has shape " + anycost::detail::concat(t.shape()) + ", expected [N, " +
                          std::to_string(g.n_style()) + ", " + std::to_string(g.style_dim()) + "]");
@@ -390,6 +478,7 @@ int run_generate(const GenerateFlags& f) {
     } else {
       const bool is_z = file.contains("z");
       const Tensor& t = file.at(is_z ? "z" : "w");
+      require_finite(t, "--latents", f.latents, is_z ? "z" : "w");
       if (!(t.dim() == 2 && t.size(1) == g.style_dim()))
         throw UsageError("--latents: " + std::string(is_z ? "z" : "w") + " has shape " + anycost::detail::concat(t.shape()) +
                          ", expected [N, " + std::to_string(g.style_dim()) + "]");
@@ -411,6 +500,7 @@ int run_generate(const GenerateFlags& f) {
     os << f.truncation << " toward ";
     if (!f.w_avg.empty()) {
       const Tensor t = io::load_safetensors(f.w_avg).at("w_avg");
+      require_finite(t, "--w-avg", f.w_avg, "w_avg");
       if (!(t.dim() == 1 && t.size(0) == g.style_dim()))
         throw UsageError("--w-avg: w_avg has shape " + anycost::detail::concat(t.shape()) + ", expected [" +
                          std::to_string(g.style_dim()) + "]");
@@ -529,24 +619,27 @@ int run_generate(const GenerateFlags& f) {
         for (std::size_t k = 0; k + 1 < images.size(); ++k)
           items.emplace_back("images_" + std::to_string(images[k].size(2)), images[k].to(DType::float32));
       if (f.compare) items.emplace_back("images_full", full_images.to(DType::float32));
-      io::save_safetensors(path, items, {{"sub-network", cfg.describe()}, {"model", model_text}});
+      outputs.write(out, "--out", [&](const std::filesystem::path& p) {
+        io::save_safetensors(p, items, {{"sub-network", cfg.describe()}, {"model", model_text}});
+      });
       std::printf("  wrote       %s (images [%lld, 3, %lld, %lld]%s)\n", out.c_str(), static_cast<long long>(n),
                   static_cast<long long>(images.back().size(2)), static_cast<long long>(images.back().size(3)),
                   f.all_res ? " and every lower resolution" : "");
     } else {
       const auto [grid_src, cols] = grid_of(images.back());
-      io::save_image_grid(path, grid_src, cols);
+      outputs.write(out, "--out", [&](const std::filesystem::path& p) { io::save_image_grid(p, grid_src, cols); });
       std::printf("  wrote       %s%s\n", out.c_str(), f.compare ? " (full renders above their sub-network images)" : "");
       if (f.all_res)
         for (std::size_t k = 0; k + 1 < images.size(); ++k) {
           std::filesystem::path low = path;
           low.replace_filename(path.stem().string() + "_" + std::to_string(images[k].size(2)) + ".png");
           const auto [low_src, low_cols] = grid_of(images[k]);
-          io::save_image_grid(low, low_src, low_cols);
+          outputs.write(low.string(), "--out", [&](const std::filesystem::path& p) { io::save_image_grid(p, low_src, low_cols); });
           std::printf("  wrote       %s\n", low.string().c_str());
         }
     }
   }
+  outputs.commit();
   if (f.outs.empty()) std::printf("  (no --out given: nothing written)\n");
   return 0;
 }
@@ -706,6 +799,7 @@ CLI::App* add_search(CLI::App& app, SearchFlags& f) {
 
 int run_search(const SearchFlags& f) {
   if (f.budget_macs.empty() && f.budget_ms.empty()) throw UsageError("give --budget-macs or --budget-ms");
+  Outputs outputs;
   if (f.threads > 0) set_num_threads(f.threads);
   NoGradGuard inference;
   std::string model_text;
@@ -887,14 +981,17 @@ int run_search(const SearchFlags& f) {
     std::fflush(stdout);
   }
 
-  write_evolve_configs(f.out, entries);
+  outputs.write(f.out, "--out", [&](const std::filesystem::path& p) { write_evolve_configs(p, entries); });
   std::printf("  wrote       %s (%zu budgets; run one with 'anycost generate --evolve-config %s --budget %s')\n",
               f.out.c_str(), entries.size(), f.out.c_str(), entries.front().label.c_str());
   if (!f.pareto.empty()) {
-    search::save_scatter_png(f.pareto, {scored, uniform_pts, found});
+    outputs.write(f.pareto, "--pareto", [&](const std::filesystem::path& p) {
+      search::save_scatter_png(p, {scored, uniform_pts, found});
+    });
     std::printf("  wrote       %s (x: %s, y: distance; grey scored, blue uniform, red found)\n", f.pareto.c_str(),
                 by_ms ? "predicted ms" : "GMACs");
   }
+  outputs.commit();
   if (latency && !f.latency_table.empty()) latency->save(f.latency_table);  // layers timed during the search
   return 0;
 }
@@ -1206,6 +1303,7 @@ CLI::App* add_project(CLI::App& app, ProjectFlags& f) {
 
 int run_project(const ProjectFlags& f) {
   if (f.threads > 0) set_num_threads(f.threads);
+  Outputs outputs;
   std::string model;
   Generator g = load_model_flag(f.model, model);
   nn::set_requires_grad(g, false);  // only W+ is optimised
@@ -1250,7 +1348,9 @@ int run_project(const ProjectFlags& f) {
   const projection::ProjectStep& last = res.history.back();
   std::printf("  result      mse %.5g (PSNR %.2f dB) after %zu steps, %.1f s (%s)\n", res.mse,
               10 * std::log10(4.0 / std::max(res.mse, 1e-20)), res.history.size(), last.seconds, res.stop.c_str());
-  io::save_safetensors(f.out, {{"wplus", res.wplus.to(DType::float32)}}, {{"model", model}});
+  outputs.write(f.out, "--out", [&](const std::filesystem::path& p) {
+    io::save_safetensors(p, {{"wplus", res.wplus.to(DType::float32)}}, {{"model", model}});
+  });
   std::printf("  wrote       %s (wplus [%lld, %lld, %lld])\n", f.out.c_str(), static_cast<long long>(res.wplus.size(0)),
               static_cast<long long>(res.wplus.size(1)), static_cast<long long>(res.wplus.size(2)));
   if (!f.png.empty()) {
@@ -1265,11 +1365,14 @@ int run_project(const ProjectFlags& f) {
       tiles.emplace_back(res.image.select(0, i).unsqueeze(0));
       for (const Tensor& p : previews) tiles.emplace_back(p.select(0, i).unsqueeze(0));
     }
-    io::save_image_grid(f.png, Var(clamp(cat(tiles, 0), -1.0, 1.0)).data(), static_cast<int>(2 + previews.size()));
+    outputs.write(f.png, "--png", [&](const std::filesystem::path& p) {
+      io::save_image_grid(p, Var(clamp(cat(tiles, 0), -1.0, 1.0)).data(), static_cast<int>(2 + previews.size()));
+    });
     std::printf("  wrote       %s (per row: image, full render, ratio", f.png.c_str());
     for (double ratio : f.sub_ratios) std::printf(" %g", ratio);
     std::printf(")\n");
   }
+  outputs.commit();
   return 0;
 }
 
@@ -1315,11 +1418,13 @@ CLI::App* add_edit(CLI::App& app, EditFlags& f) {
 }
 
 int run_edit(const EditFlags& f) {
+  Outputs outputs;
   std::string model;
   const Generator g = load_model_flag(f.model, model);
   const io::SafetensorsFile lat = io::load_safetensors(f.latents);
   if (!lat.contains("wplus")) throw UsageError("--latents " + f.latents + ": no tensor named wplus");
   const Tensor wplus = lat.at("wplus").to(DType::float32);
+  require_finite(wplus, "--latents", f.latents, "wplus");
   if (!(wplus.dim() == 3 && wplus.size(1) == g.n_style() && wplus.size(2) == g.style_dim()))
     throw UsageError("--latents: wplus has shape " + anycost::detail::concat(wplus.shape()) + ", expected [N, " +
                      std::to_string(g.n_style()) + ", " + std::to_string(g.style_dim()) + "]");
@@ -1337,6 +1442,7 @@ int run_edit(const EditFlags& f) {
       throw UsageError("--edit: no direction '" + name + "' in " + f.directions + " (there are: " + names + ")");
     }
     const Tensor d = dirs.at(name);
+    require_finite(d, "--directions", f.directions, name);
     if (d.numel() != g.style_dim())
       throw UsageError("--edit: direction '" + name + "' has " + std::to_string(d.numel()) + " values, the model's w " +
                        std::to_string(g.style_dim()));
@@ -1346,7 +1452,9 @@ int run_edit(const EditFlags& f) {
     throw UsageError("--n-change: " + std::to_string(f.n_change) + " exceeds the model's " + std::to_string(g.n_style()) +
                      " W+ rows");
   const Tensor edited = editing::apply_edits(wplus, edits, f.n_change);
-  io::save_safetensors(f.out, {{"wplus", edited}}, {{"model", model}});
+  outputs.write(f.out, "--out", [&](const std::filesystem::path& p) {
+    io::save_safetensors(p, {{"wplus", edited}}, {{"model", model}});
+  });
   std::printf("anycost edit\n  model       %s\n  latents     %lld from %s\n  edits      ", model.c_str(),
               static_cast<long long>(wplus.size(0)), f.latents.c_str());
   for (const std::string& e : f.edits) std::printf(" %s", e.c_str());
@@ -1369,11 +1477,14 @@ int run_edit(const EditFlags& f) {
     std::vector<Var> tiles;
     for (std::int64_t i = 0; i < wplus.size(0); ++i)
       for (const Tensor& r : renders) tiles.emplace_back(r.select(0, i).unsqueeze(0));
-    io::save_image_grid(f.png, Var(clamp(cat(tiles, 0), -1.0, 1.0)).data(), static_cast<int>(renders.size()));
+    outputs.write(f.png, "--png", [&](const std::filesystem::path& p) {
+      io::save_image_grid(p, Var(clamp(cat(tiles, 0), -1.0, 1.0)).data(), static_cast<int>(renders.size()));
+    });
     std::printf("  wrote       %s (per row, for each ratio:", f.png.c_str());
     for (double ratio : f.ratios) std::printf(" %g", ratio);
     std::printf(", the original then the edit)\n");
   }
+  outputs.commit();
   return 0;
 }
 
@@ -1489,14 +1600,18 @@ CLI::App* add_export(CLI::App& app, ExportFlags& f) {
 }
 
 int run_export(const ExportFlags& f) {
+  Outputs outputs;
   const io::SafetensorsFile meta = io::load_safetensors(f.checkpoint);
   const Generator g = train::load_train_generator(f.checkpoint, f.which);
   const std::string iteration = meta.metadata.count("iteration") ? meta.metadata.at("iteration") : "?";
   const std::string stage = meta.metadata.count("stage") ? meta.metadata.at("stage") : "?";
-  save_generator(f.out, g,
-                 {{"source", std::filesystem::path(f.checkpoint).filename().string() + " (" + f.which + ")"},
-                  {"iteration", iteration},
-                  {"stage", stage}});
+  outputs.write(f.out, "--out", [&](const std::filesystem::path& p) {
+    save_generator(p, g,
+                   {{"source", std::filesystem::path(f.checkpoint).filename().string() + " (" + f.which + ")"},
+                    {"iteration", iteration},
+                    {"stage", stage}});
+  });
+  outputs.commit();
   std::printf("wrote %s: %s of %s (stage %s, iteration %s), %dx%d, style_dim %lld, widths %s\n", f.out.c_str(),
               f.which.c_str(), f.checkpoint.c_str(), stage.c_str(), iteration.c_str(), g.resolution(), g.resolution(),
               static_cast<long long>(g.style_dim()), widths_text(g.channel_table()).c_str());

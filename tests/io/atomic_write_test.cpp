@@ -92,7 +92,8 @@ TEST_CASE("write_file_atomically: a full disk (file size limit) leaves the old f
   }
   ::setrlimit(RLIMIT_FSIZE, &old);
   ::signal(SIGXFSZ, old_handler);
-  CHECK_THAT(msg, Contains("big_writer") && Contains("File too large"));
+  // The message names the destination, not the temporary file (which no longer exists).
+  CHECK_THAT(msg, Contains("big_writer: write_file_atomically: cannot write '" + p.string() + "': File too large"));
   CHECK(read_bytes(p) == "small old file");
   CHECK(dir.entries() == std::vector<std::string>{"big.bin"});
 }
@@ -113,4 +114,61 @@ TEST_CASE("write_file_atomically keeps the mode of a replaced file and applies t
   ::umask(mask);
   REQUIRE(::stat(fresh.c_str(), &st) == 0);
   CHECK((st.st_mode & 07777) == 0644);  // not mkstemp's 0600
+}
+
+TEST_CASE("write_file_atomically writes through symbolic links: the link stays, its target is replaced") {
+  namespace fs = std::filesystem;
+  TempDir dir;
+  fs::create_directory(dir / "data");
+  write_bytes(dir / "data" / "real.bin", "old target");
+  fs::create_symlink("data/real.bin", dir / "link.bin");  // relative, resolved against the link's folder
+  fs::create_symlink("link.bin", dir / "link2.bin");      // a chain of two
+  anycost::util::write_file_atomically(dir / "link2.bin", writes("new content"));
+  CHECK(fs::is_symlink(dir / "link.bin"));
+  CHECK(fs::is_symlink(dir / "link2.bin"));
+  CHECK(read_bytes(dir / "data" / "real.bin") == "new content");
+  CHECK(anycost::util::resolve_output_path(dir / "link2.bin") == dir / "data" / "real.bin");
+  // The temporary file went next to the target and is gone.
+  CHECK(TempDir::list(dir / "data") == std::vector<std::string>{"real.bin"});
+
+  // A writer failing through the link leaves the target byte-identical.
+  auto bad = [](std::ostream& os) {
+    os << "partial";
+    throw std::logic_error("stopped");
+  };
+  CHECK_THROWS_AS(anycost::util::write_file_atomically(dir / "link.bin", bad), std::logic_error);
+  CHECK(read_bytes(dir / "data" / "real.bin") == "new content");
+  CHECK(TempDir::list(dir / "data") == std::vector<std::string>{"real.bin"});
+
+  // A dangling link: its target is created, as a shell redirection would.
+  fs::create_symlink("data/fresh.bin", dir / "dangling.bin");
+  anycost::util::write_file_atomically(dir / "dangling.bin", writes("fresh"));
+  CHECK(read_bytes(dir / "data" / "fresh.bin") == "fresh");
+  CHECK(fs::is_symlink(dir / "dangling.bin"));
+
+  // A loop is an error naming the link; nothing is created.
+  fs::create_symlink("loop_b", dir / "loop_a");
+  fs::create_symlink("loop_a", dir / "loop_b");
+  CHECK_THAT(message_of<anycost::IoError>([&] { anycost::io::write_atomically(dir / "loop_a", "my_writer", writes("x")); }),
+             Contains("my_writer") && Contains("cannot resolve the link") && Contains("loop_a") &&
+                 Contains("Too many levels of symbolic links"));
+  // A link into a missing folder names the target and the link.
+  fs::create_symlink("nowhere/x.bin", dir / "lost.bin");
+  CHECK_THAT(message_of<anycost::IoError>([&] { anycost::io::write_atomically(dir / "lost.bin", "my_writer", writes("x")); }),
+             Contains("nowhere/x.bin' (the target of the link '") && Contains("No such file or directory"));
+}
+
+TEST_CASE("write_file_atomically into a read-only folder: Permission denied, the old file byte-identical") {
+  namespace fs = std::filesystem;
+  TempDir dir;
+  fs::create_directory(dir / "ro");
+  write_bytes(dir / "ro" / "keep.bin", "old");
+  // root ignores the mode bits: the write then runs in a child process as user nobody.
+  const std::string msg = anycost_test::message_unprivileged<anycost::IoError>([&] {
+    anycost::io::write_atomically(dir / "ro" / "keep.bin", "my_writer", writes("new"));
+  }, {dir.path()}, dir / "ro");
+  CHECK_THAT(msg, Contains("my_writer") && Contains("cannot create a temporary file next to") && Contains("keep.bin") &&
+                      Contains("Permission denied"));
+  CHECK(read_bytes(dir / "ro" / "keep.bin") == "old");
+  CHECK(TempDir::list(dir / "ro") == std::vector<std::string>{"keep.bin"});
 }

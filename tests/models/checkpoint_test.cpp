@@ -121,6 +121,27 @@ TEST_CASE("Malformed checkpoints are rejected with clear errors", "[checkpoint]"
     CHECK_THROWS_WITH(load_generator(path), Catch::Contains("'to_rgbs.0.bias' is float64, expected float32") &&
                                                 Catch::Contains(path.string()));
   }
+  SECTION("non-finite values: a NaN weight, an infinite buffer, named with their index") {
+    // Such a file is corrupt or from a diverged run; loading it would only render black images later.
+    StateTensors st = good.tensors;
+    Tensor w = st.at("convs.0.conv.weight").clone();
+    w.data<float>()[5] = std::nanf("");
+    st["convs.0.conv.weight"] = w;
+    CHECK_THROWS_WITH(generator_from_state(st, {}, "ckpt"),
+                      Catch::Contains("ckpt: tensor 'convs.0.conv.weight' holds NaN at [0, 0, 0, 1, 2]"));
+    CHECK_THROWS_AS(generator_from_state(st), FormatError);
+    st = good.tensors;
+    Tensor noise = st.at("noises.noise_1").clone();
+    noise.data<float>()[63] = -INFINITY;
+    st["noises.noise_1"] = noise;
+    CHECK_THROWS_WITH(generator_from_state(st), Catch::Contains("tensor 'noises.noise_1' holds -inf at [0, 0, 7, 7]"));
+    // Through a file: the message names it.
+    std::vector<std::pair<std::string, Tensor>> items;
+    for (const std::string& name : good.names) items.emplace_back(name, name == "noises.noise_1" ? noise : good.at(name));
+    const auto path = temp_file("inf_noise.safetensors");
+    io::save_safetensors(path, items, good.metadata);
+    CHECK_THROWS_WITH(load_generator(path), Catch::Contains(path.string()) && Catch::Contains("holds -inf"));
+  }
   SECTION("bad metadata") {
     CHECK_THROWS_WITH(generator_from_state(good.tensors, {{"lr_mlp", "fast"}}),
                       Catch::Contains("metadata lr_mlp 'fast'"));

@@ -237,3 +237,66 @@ TEST_CASE("trainer: resume skips a corrupt newest checkpoint, and checkpoints ar
   CHECK_THROWS_WITH(train::load_train_state(r.out / "generator.safetensors", parse(j)),
                     Catch::Contains("not an anycost training checkpoint"));
 }
+
+TEST_CASE("trainer: hostile checkpoints (NaN state, bad metadata, a stored config beyond the limits) are FormatErrors") {
+  Run r;
+  nlohmann::json j = tiny_config();
+  j["steps"] = {{"1", 2}};
+  {
+    train::Trainer t(parse(j), r.options());
+    t.run();
+  }
+  const auto ckpts = train::list_checkpoints(r.out / "checkpoints");
+  REQUIRE(!ckpts.empty());
+  const io::SafetensorsFile good = io::load_safetensors(ckpts.back());
+  // `good` with tensor `name` (when given) holding a NaN and metadata `key` (when given) set to `value`.
+  auto edited = [&](const std::string& file, const std::string& name, const std::string& key, const std::string& value) {
+    std::vector<std::pair<std::string, Tensor>> items;
+    for (const std::string& n : good.names) {
+      Tensor t = good.at(n).clone();
+      if (n == name) t.data<float>()[0] = NAN;
+      items.emplace_back(n, t);
+    }
+    std::map<std::string, std::string> meta = good.metadata;
+    if (value == "<erase>") meta.erase(key); else if (!key.empty()) meta[key] = value;
+    const auto path = r.dir / file;
+    io::save_safetensors(path, items, meta);
+    return path;
+  };
+  auto load_error = [&](const std::filesystem::path& p) {
+    return anycost_test::message_of<FormatError>([&] { train::load_train_state(p, parse(j)); });
+  };
+  CHECK_THAT(load_error(edited("g_nan.safetensors", "g.style.1.weight", "", "")),
+             Catch::Contains("g_nan.safetensors' (g): tensor 'style.1.weight' holds NaN at [0, 0]"));
+  std::string adam_key;
+  for (const std::string& n : good.names)
+    if (n.rfind("g_optim.", 0) == 0 && good.at(n).dtype() == DType::float32 && good.at(n).numel() > 0) adam_key = n;
+  REQUIRE(!adam_key.empty());
+  CHECK_THAT(load_error(edited("adam_nan.safetensors", adam_key, "", "")),
+             Catch::Contains("tensor '" + adam_key + "' holds NaN"));
+  // Metadata: an unreadable list used to escape as std::invalid_argument ("stoll"), a missing one as
+  // std::out_of_range ("map::at").
+  CHECK_THAT(load_error(edited("skipped_text.safetensors", "", "skipped", "1,x")),
+             Catch::Contains("metadata skipped = '1,x' is not a list of non-negative integers"));
+  CHECK_THAT(load_error(edited("skipped_missing.safetensors", "", "skipped", "<erase>")),
+             Catch::Contains("no metadata 'skipped'"));
+  CHECK(train::load_train_state(edited("skipped_ok.safetensors", "", "skipped", "1,3"), parse(j)).skipped ==
+        std::vector<std::int64_t>{1, 3});
+  // The stored config is parsed within the limits of a config file (train_config_limits).
+  const std::string deep = "{\"steps\": " + std::string(100, '[') + std::string(100, ']') + "}";
+  CHECK_THAT(load_error(edited("deep.safetensors", "", "config", deep)),
+             Catch::Contains("deep.safetensors': stored config: nested deeper than 8 levels"));
+  const std::string big = "{\"steps\": {\"1\": 2}, \"pad\": \"" + std::string(1u << 20, 'x') + "\"}";
+  CHECK_THAT(load_error(edited("big.safetensors", "", "config", big)),
+             Catch::Contains("big.safetensors': stored config: ") && Catch::Contains("more than the limit of 1048576"));
+  CHECK_THAT(anycost_test::message_of<FormatError>(
+                 [&] { train::stored_config(io::load_safetensors(edited("not_json.safetensors", "", "config", "{\"steps\":"))); }),
+             Catch::Contains("stored config is not valid JSON"));
+
+  // A resumed run skips a hostile newest checkpoint, with a warning naming it, and resumes from the one before.
+  const auto newest = train::checkpoint_path(r.out / "checkpoints", 99);
+  std::filesystem::copy_file(r.dir / "adam_nan.safetensors", newest);
+  train::Trainer t(parse(j), r.options(true));
+  CHECK(t.state().iteration == 2);
+  CHECK_THAT(r.log.str(), Catch::Contains("cannot use checkpoint " + newest.string()) && Catch::Contains("holds NaN"));
+}

@@ -11,7 +11,7 @@
 // Loading checks everything and names the problem: a missing key (the blur kernels `*.blur.kernel` and
 // `*.upsample.kernel` excepted, they are constants and are regenerated), an unexpected key, a shape that
 // does not match the inferred architecture, a dtype other than float32 (F16/BF16 files arrive as float32),
-// tensors on different devices.
+// a NaN or infinite value (models/state_io.hpp), tensors on different devices.
 #pragma once
 
 #include <filesystem>

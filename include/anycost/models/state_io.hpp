@@ -8,7 +8,8 @@
 //                                                in st (parameters as leaves that require grad)
 //
 // Loading checks everything and names the problem: a tensor whose shape is not the module's ("the <what> it
-// describes needs ..."), a dtype other than float32, tensors on different devices, missing keys (except those
+// describes needs ..."), a dtype other than float32, a NaN or infinite value (FormatError: such a file is
+// corrupt or comes from a diverged run, and would only render black images), tensors on different devices, missing keys (except those
 // for which regenerated(name) holds: constants the module computes itself), unexpected keys. `source` opens
 // every message (a file name, "state dict"); `what` names the model ("256x256 generator").
 #pragma once
@@ -24,6 +25,7 @@
 
 #include "anycost/autograd/var.hpp"
 #include "anycost/core/error.hpp"
+#include "anycost/core/finite.hpp"
 #include "anycost/core/tensor.hpp"
 
 ANYCOST_NAMESPACE_BEGIN
@@ -84,6 +86,9 @@ void load_module_state(Module& m, const StateTensors& st, const std::string& sou
                   ", expected float32 (convert the checkpoint to float32)");
     ANYCOST_CHECK(t.device() == st.begin()->second.device(), DeviceError, source, ": tensor '", name, "' is on ",
                   t.device(), ", tensor '", st.begin()->first, "' on ", st.begin()->second.device());
+    if (const auto bad = non_finite_value(t))
+      ::anycost::detail::raise<FormatError>(source, ": tensor '", name, "' holds ", *bad,
+                                            " (a corrupt file or a diverged run: non-finite weights are not loaded)");
     if constexpr (std::is_same_v<std::remove_cvref_t<decltype(x)>, Var>)
       x = Var(t, true);
     else

@@ -9,7 +9,9 @@
 //
 // Writing is atomic (temporary file, fsync, rename; io::save_safetensors) and refuses a state holding a
 // non-finite number, so a checkpoint on disk is always a good one. Loading checks the format and names what
-// is wrong; a truncated or corrupt file is rejected by the safetensors reader.
+// is wrong (FormatError, which a resumed run takes as "skip this checkpoint"): a truncated or corrupt file
+// (the safetensors reader), a non-finite tensor, metadata that is not what save_train_state writes, a
+// stored config beyond the limits of a config file.
 #pragma once
 
 #include <algorithm>
@@ -23,6 +25,8 @@
 #include <vector>
 
 #include "anycost/autograd/grad_mode.hpp"
+#include "anycost/core/finite.hpp"
+#include "anycost/io/bounded_json.hpp"
 #include "anycost/io/batch_loader.hpp"
 #include "anycost/io/safetensors.hpp"
 #include "anycost/models/checkpoint.hpp"
@@ -92,6 +96,16 @@ inline optim::StateDict take_dict(const io::SafetensorsFile& f, const std::strin
   return out;
 }
 
+// The optimiser state under `prefix`; FormatError when a value is not finite (the models are checked by
+// models::load_module_state): save_train_state never writes one, so the file is corrupt.
+inline optim::StateDict take_finite_dict(const io::SafetensorsFile& f, const std::string& prefix, const std::string& src) {
+  optim::StateDict out = take_dict(f, prefix);
+  for (const auto& [k, t] : out)
+    if (const auto bad = non_finite_value(t))
+      ::anycost::detail::raise<FormatError>(src, ": tensor '", prefix, k, "' holds ", *bad);
+  return out;
+}
+
 inline std::int64_t meta_int(const io::SafetensorsFile& f, const std::string& key) {
   const auto it = f.metadata.find(key);
   ANYCOST_CHECK(it != f.metadata.end(), FormatError, "training checkpoint '", f.path.string(),
@@ -101,6 +115,23 @@ inline std::int64_t meta_int(const io::SafetensorsFile& f, const std::string& ke
   ANYCOST_CHECK((is >> v) && is.eof() && v >= 0, FormatError, "training checkpoint '", f.path.string(),
                 "': metadata ", key, " = '", it->second, "' is not a non-negative integer");
   return v;
+}
+
+// A comma-separated list of non-negative integers ("" is the empty list).
+inline std::vector<std::int64_t> meta_int_list(const io::SafetensorsFile& f, const std::string& key) {
+  const auto it = f.metadata.find(key);
+  ANYCOST_CHECK(it != f.metadata.end(), FormatError, "training checkpoint '", f.path.string(),
+                "': no metadata '", key, "'");
+  std::vector<std::int64_t> out;
+  std::istringstream is(it->second);
+  for (std::string item; !it->second.empty() && std::getline(is, item, ',');) {
+    std::istringstream one(item);
+    std::int64_t v = -1;
+    ANYCOST_CHECK((one >> v) && one.eof() && v >= 0, FormatError, "training checkpoint '", f.path.string(),
+                  "': metadata ", key, " = '", it->second, "' is not a list of non-negative integers");
+    out.push_back(v);
+  }
+  return out;
 }
 
 }  // namespace detail
@@ -133,17 +164,16 @@ inline void save_train_state(const std::filesystem::path& path, const TrainState
   io::save_safetensors(path, sd, meta);
 }
 
-// The JSON config stored in a checkpoint (to compare with the one a resumed run is given).
+// The JSON config stored in a checkpoint (to compare with the one a resumed run is given). It is parsed
+// within the limits of a config file (train_config_limits: 1 MiB, depth 8), since the checkpoint may come
+// from anyone: a FormatError names the checkpoint and the limit.
 inline nlohmann::json stored_config(const io::SafetensorsFile& f) {
   const auto it = f.metadata.find("config");
   ANYCOST_CHECK(f.metadata.count("format") && f.metadata.at("format") == "anycost-train" && it != f.metadata.end(),
                 FormatError, "'", f.path.string(), "' is not an anycost training checkpoint (format '",
                 f.metadata.count("format") ? f.metadata.at("format") : "", "')");
-  try {
-    return nlohmann::json::parse(it->second);
-  } catch (const nlohmann::json::exception& e) {
-    ::anycost::detail::raise<FormatError>("training checkpoint '", f.path.string(), "': stored config: ", e.what());
-  }
+  return io::parse_json_bounded<FormatError>(it->second, train_config_limits,
+                                             "training checkpoint '" + f.path.string() + "': stored config");
 }
 
 // Loads a state written by save_train_state, with the optimisers set up for `c` (models on the CPU, float32).
@@ -157,10 +187,7 @@ inline TrainState load_train_state(const std::filesystem::path& path, const Trai
   s.iteration = detail::meta_int(f, "iteration");
   s.data.epoch = static_cast<std::uint64_t>(detail::meta_int(f, "data_epoch"));
   s.data.index = static_cast<std::uint64_t>(detail::meta_int(f, "data_index"));
-  if (const std::string& list = f.metadata.at("skipped"); !list.empty()) {
-    std::istringstream is(list);
-    for (std::string item; std::getline(is, item, ',');) s.skipped.push_back(std::stoll(item));
-  }
+  s.skipped = detail::meta_int_list(f, "skipped");
   const std::map<std::string, std::string> g_meta{{"lr_mlp", f.metadata.count("lr_mlp") ? f.metadata.at("lr_mlp") : "0.01"}};
   s.g = models::generator_from_state(detail::take(f, "g."), g_meta, src + " (g)");
   s.g_ema = models::generator_from_state(detail::take(f, "g_ema."), g_meta, src + " (g_ema)");
@@ -168,9 +195,10 @@ inline TrainState load_train_state(const std::filesystem::path& path, const Trai
   if (f.contains("teacher.input.input"))
     s.teacher = models::generator_from_state(detail::take(f, "teacher."), g_meta, src + " (teacher)");
   s.mean_path_length = f.at("mean_path_length").item();
+  ANYCOST_CHECK(std::isfinite(s.mean_path_length), FormatError, src, ": mean_path_length is ", s.mean_path_length);
   s.make_optimisers(c);
-  s.g_optim->load_state_dict(detail::take_dict(f, "g_optim."));
-  s.d_optim->load_state_dict(detail::take_dict(f, "d_optim."));
+  s.g_optim->load_state_dict(detail::take_finite_dict(f, "g_optim.", src));
+  s.d_optim->load_state_dict(detail::take_finite_dict(f, "d_optim.", src));
   return s;
 }
 

@@ -9,7 +9,11 @@
 //             the temporary file is removed, and a std::system_error naming the path is thrown; exceptions
 //             thrown by `write` itself propagate unchanged.
 // The temporary file is `.<name>.tmp.<random>` in the destination's directory: rename(2) is atomic only
-// within one file system. A symbolic link at `path` is replaced by a regular file, not followed.
+// within one file system.
+// A symbolic link at `path` is written through, as a shell redirection or cp would: the link stays and its
+// final target (created when the link dangles) gets the new content, atomically, with the temporary file
+// next to the target (resolve_output_path). Replacing the link instead would silently detach the file a
+// user keeps linked into a data folder; writing through keeps both the link and the atomicity.
 //
 // util may include the standard library only (tests/hygiene/check_includes.cmake), so failures are std::system_error; the io
 // layer turns them into anycost::IoError. POSIX calls (open, fsync, rename) are the point of this header.
@@ -88,19 +92,38 @@ class FdStreambuf : public std::streambuf {
   std::array<char, 1 << 16> buffer_{};
 };
 
-inline std::system_error file_error(int err, const std::string& what, const std::filesystem::path& p) {
-  return std::system_error(err, std::generic_category(), what + " '" + p.string() + "'");
+inline std::system_error file_error(int err, const std::string& what, const std::filesystem::path& p,
+                                    const std::string& note = "") {
+  return std::system_error(err, std::generic_category(), what + " '" + p.string() + "'" + note);
 }
 
 }  // namespace detail
 
-inline void write_file_atomically(const std::filesystem::path& path,
+// The file a write to `path` lands in: `path` itself, or the final target of the chain of symbolic links at
+// `path` (relative targets resolved against the link's folder; the target may not exist yet). A chain of
+// more than 40 links (a loop) is std::system_error ELOOP naming `path`.
+inline std::filesystem::path resolve_output_path(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  fs::path target = path;
+  for (int hops = 0; fs::is_symlink(fs::symlink_status(target)); ++hops) {
+    if (hops == 40) throw detail::file_error(ELOOP, "write_file_atomically: cannot resolve the link", path);
+    const fs::path next = fs::read_symlink(target);
+    target = next.is_absolute() ? next : target.parent_path() / next;
+  }
+  return target;
+}
+
+inline void write_file_atomically(const std::filesystem::path& requested,
                                   const std::function<void(std::ostream&)>& write) {
   namespace fs = std::filesystem;
-  if (path.empty() || !path.has_filename())
+  if (requested.empty() || !requested.has_filename())
     throw std::system_error(std::make_error_code(std::errc::invalid_argument),
-                            "write_file_atomically: '" + path.string() + "' does not name a file");
+                            "write_file_atomically: '" + requested.string() + "' does not name a file");
+  const fs::path path = resolve_output_path(requested);
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  // Messages name the file written (not the temporary file, gone by the time anyone reads them) and, when
+  // it differs, the link the caller gave.
+  const std::string note = path == requested ? "" : " (the target of the link '" + requested.string() + "')";
 
   // O_EXCL with a random suffix instead of mkstemp: mkstemp forces mode 0600, while open(0666) lets the
   // umask decide, as for any newly created file.
@@ -119,9 +142,9 @@ inline void write_file_atomically(const std::filesystem::path& path,
     tmp = dir / name;
     fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0 && errno != EEXIST)
-      throw detail::file_error(errno, "write_file_atomically: cannot create a temporary file next to", path);
+      throw detail::file_error(errno, "write_file_atomically: cannot create a temporary file next to", path, note);
   }
-  if (fd < 0) throw detail::file_error(EEXIST, "write_file_atomically: no free temporary file name next to", path);
+  if (fd < 0) throw detail::file_error(EEXIST, "write_file_atomically: no free temporary file name next to", path, note);
 
   auto discard = [&] {
     if (fd >= 0) ::close(fd);
@@ -134,16 +157,16 @@ inline void write_file_atomically(const std::filesystem::path& path,
     write(os);
     os.flush();
     if (!os || buf.error() != 0)
-      throw detail::file_error(buf.error() != 0 ? buf.error() : EIO, "write_file_atomically: cannot write", tmp);
+      throw detail::file_error(buf.error() != 0 ? buf.error() : EIO, "write_file_atomically: cannot write", path, note);
     // Keep the permission bits of the file being replaced.
     struct ::stat old {};
     if (::stat(path.c_str(), &old) == 0 && S_ISREG(old.st_mode)) ::fchmod(fd, old.st_mode & 07777);
-    if (::fsync(fd) != 0) throw detail::file_error(errno, "write_file_atomically: cannot flush", tmp);
+    if (::fsync(fd) != 0) throw detail::file_error(errno, "write_file_atomically: cannot flush", path, note);
     const int rc = ::close(fd);
     fd = -1;
-    if (rc != 0) throw detail::file_error(errno, "write_file_atomically: cannot close", tmp);
+    if (rc != 0) throw detail::file_error(errno, "write_file_atomically: cannot close", path, note);
     if (::rename(tmp.c_str(), path.c_str()) != 0)
-      throw detail::file_error(errno, "write_file_atomically: cannot rename the temporary file onto", path);
+      throw detail::file_error(errno, "write_file_atomically: cannot rename the temporary file onto", path, note);
   } catch (...) {
     discard();
     throw;
