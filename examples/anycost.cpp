@@ -1529,6 +1529,7 @@ CLI::App* add_directions(CLI::App& app, DirectionsFlags& f) {
 
 int run_directions(DirectionsFlags f) {
   if (f.threads > 0) set_num_threads(f.threads);
+  Outputs outputs;
   std::string model;
   const Generator g = load_model_flag(f.model, model);
   const evaluation::Classifier c = evaluation::load_classifier(f.classifier);
@@ -1566,13 +1567,16 @@ int run_directions(DirectionsFlags f) {
     accuracy[d.name] = d.val_accuracy;
     std::printf("| %s | %.1f%% | %lld |\n", d.name.c_str(), 100 * d.val_accuracy, static_cast<long long>(d.per_class));
   }
-  io::save_safetensors(f.out, tensors,
-                       {{"format", "anycost-directions"},
-                        {"model", model},
-                        {"classifier", f.classifier},
-                        {"samples", std::to_string(f.opts.samples)},
-                        {"truncation", std::to_string(f.opts.truncation)},
-                        {"val_accuracy", accuracy.dump()}});
+  outputs.write(f.out, "--out", [&](const std::filesystem::path& p) {
+    io::save_safetensors(p, tensors,
+                         {{"format", "anycost-directions"},
+                          {"model", model},
+                          {"classifier", f.classifier},
+                          {"samples", std::to_string(f.opts.samples)},
+                          {"truncation", std::to_string(f.opts.truncation)},
+                          {"val_accuracy", accuracy.dump()}});
+  });
+  outputs.commit();
   std::printf("\n  wrote       %s (%zu directions, unit length, in W)\n", f.out.c_str(), dirs.size());
   return 0;
 }
