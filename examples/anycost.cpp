@@ -360,8 +360,9 @@ CLI::App* add_generate(CLI::App& app, GenerateFlags& f) {
       },
       "");
   cmd->add_option("--out", f.outs,
-                  "FILE.png: an image grid; FILE.safetensors: tensor `images` (float32\n"
-                  "[N, 3, H, W], the raw generator output in about [-1, 1]); may be repeated")
+                  "FILE.png: an image grid; FILE.safetensors: tensors `images` (float32\n"
+                  "[N, 3, H, W], the raw generator output in about [-1, 1]) and `wplus` (the W+\n"
+                  "latents rendered, for 'anycost edit'); may be repeated")
       ->allow_extra_args(false)  // one file per --out
       ->check(png_or_safetensors)
       ->option_text("FILE");
@@ -555,11 +556,13 @@ int run_generate(const GenerateFlags& f) {
   double full_seconds = 0;
 
   std::vector<std::vector<Tensor>> parts;  // per resolution, per batch
+  std::vector<Tensor> wplus_parts;          // per batch
   const bool tty = isatty(fileno(stderr));
   const auto start = std::chrono::steady_clock::now();
   for (std::int64_t i = 0; i < n; i += f.batch) {
     const std::int64_t b = std::min(f.batch, n - i);
     const SynthesisResult r = g.generate(narrow(latents, 0, i, b), cfg, opts);
+    wplus_parts.push_back(r.wplus.data().to(Device::cpu()));
     std::vector<Var> outs = f.all_res ? r.rgbs : std::vector<Var>{r.image};
     if (parts.empty()) parts.resize(outs.size());
     for (std::size_t k = 0; k < outs.size(); ++k) parts[k].push_back(outs[k].data().to(Device::cpu()));
@@ -619,10 +622,12 @@ int run_generate(const GenerateFlags& f) {
         for (std::size_t k = 0; k + 1 < images.size(); ++k)
           items.emplace_back("images_" + std::to_string(images[k].size(2)), images[k].to(DType::float32));
       if (f.compare) items.emplace_back("images_full", full_images.to(DType::float32));
+      std::vector<Var> ws(wplus_parts.begin(), wplus_parts.end());
+      items.emplace_back("wplus", (ws.size() == 1 ? wplus_parts[0] : cat(ws, 0).data()).to(DType::float32));
       outputs.write(out, "--out", [&](const std::filesystem::path& p) {
         io::save_safetensors(p, items, {{"sub-network", cfg.describe()}, {"model", model_text}});
       });
-      std::printf("  wrote       %s (images [%lld, 3, %lld, %lld]%s)\n", out.c_str(), static_cast<long long>(n),
+      std::printf("  wrote       %s (images [%lld, 3, %lld, %lld]%s, wplus)\n", out.c_str(), static_cast<long long>(n),
                   static_cast<long long>(images.back().size(2)), static_cast<long long>(images.back().size(3)),
                   f.all_res ? " and every lower resolution" : "");
     } else {

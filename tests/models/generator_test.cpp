@@ -79,6 +79,10 @@ TEST_CASE("Generator matches the PyTorch reference", "[generator][parity]") {
     trunc.truncation = 0.5;
     trunc.w_avg = Var(gold["w_avg"]);
     CHECK(max_abs_diff(image(t.full(), trunc), gold["truncation_0.5"]) < image_tolerance);
+    // generate() returns the W+ it rendered (truncated here): synthesizing it again gives the same image.
+    const SynthesisResult tr = g.generate(gold.z(), t.full(), trunc);
+    REQUIRE(tr.wplus.shape() == Shape{gold.z().size(0), g.n_style(), g.style_dim()});
+    CHECK(max_abs_diff(g.synthesize(tr.wplus, t.full(), trunc.synthesis).image.data(), tr.image.data()) == 0);
 
     GenerateOptions mix = opts;
     mix.inject_index = 3;

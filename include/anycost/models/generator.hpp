@@ -97,6 +97,8 @@ struct SynthesisOptions {
 struct SynthesisResult {
   Var image = {};          // [B, 3, r, r], r = cfg.resolution(); never clamped
   std::vector<Var> rgbs = {};  // return_rgbs: images at 4, 8, ..., r (the last one is `image`)
+  Var wplus = {};              // generate(): the W+ [B, n_style, style_dim] rendered (after mapping, truncation
+                               // and mixing), to edit or render again with synthesize()
 };
 
 enum class LatentSpace : std::uint8_t { z, w };
@@ -292,7 +294,9 @@ class Generator {
     } else {
       wplus = broadcast_styles(w);
     }
-    return synthesize(wplus, cfg, opts.synthesis);
+    SynthesisResult r = synthesize(wplus, cfg, opts.synthesis);
+    r.wplus = wplus;
+    return r;
   }
 
   // ---- state ---------------------------------------------------------------------------------------------
