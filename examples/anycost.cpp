@@ -1153,7 +1153,7 @@ static void tune_process(char** argv) {
 
 struct ProjectFlags {
   std::string model;
-  std::vector<std::string> images;
+  std::vector<std::string> images, positional_images;
   projection::Optimizer optimizer = projection::Optimizer::lbfgs;
   int steps = 100;
   double lr = 0, mse_weight = 1, sub_weight = 0;
@@ -1178,9 +1178,11 @@ CLI::App* add_project(CLI::App& app, ProjectFlags& f) {
       "  anycost project --image face.png --sub-weight 1 --out face-wplus.safetensors --png face.png");
   add_model_flag(*cmd, f.model);
   cmd->add_option("--image", f.images, "an image to project (PNG or JPEG); may be repeated")
-      ->required()
       ->check(CLI::ExistingFile)
       ->option_text("FILE");
+  cmd->add_option("images", f.positional_images, "images to project, as --image (anycost project IMAGE... --out F)")
+      ->check(CLI::ExistingFile)
+      ->option_text("IMAGE...");
   add_choice(*cmd, "--optimizer", f.optimizer,
              {{"lbfgs", projection::Optimizer::lbfgs}, {"adam", projection::Optimizer::adam}},
              "L-BFGS (default, as the official projection) or Adam");
@@ -1210,7 +1212,10 @@ CLI::App* add_project(CLI::App& app, ProjectFlags& f) {
   return cmd;
 }
 
-int run_project(const ProjectFlags& f) {
+int run_project(const ProjectFlags& flags) {
+  ProjectFlags f = flags;
+  f.images.insert(f.images.end(), f.positional_images.begin(), f.positional_images.end());
+  if (f.images.empty()) throw UsageError("no image to project: give IMAGE or --image FILE");
   if (f.threads > 0) set_num_threads(f.threads);
   std::string model;
   Generator g = load_model_flag(f.model, model);
@@ -1264,7 +1269,14 @@ int run_project(const ProjectFlags& f) {
     std::printf("  start       encoder %s (%dx%d input): mse %.5g (PSNR %.2f dB)\n", f.encoder.c_str(), e.resolution(),
                 e.resolution(), mse, 10 * std::log10(4.0 / std::max(mse, 1e-20)));
   } else {
-    std::printf("  start       the mean w\n");
+    // project() would start here too (the mean of mean_samples seeded z); computed here to report its PSNR.
+    NoGradGuard no_grad;
+    Rng rng(o.seed);
+    const Var mean_w = g.mean_w(o.mean_samples, rng);
+    o.init = Var(mean_w.data().reshape({1, 1, g.style_dim()}).expand({x.size(0), g.n_style(), g.style_dim()}).contiguous());
+    const Tensor guess = g.synthesize(o.init, table.full(static_cast<int>(r))).image.data();
+    const double mse = mean(square(clamp(Var(guess), -1.0, 1.0) - Var(x))).data().item();
+    std::printf("  start       the mean w: mse %.5g (PSNR %.2f dB)\n", mse, 10 * std::log10(4.0 / std::max(mse, 1e-20)));
   }
   std::fflush(stdout);
   o.on_step = [&](const projection::ProjectStep& s) {
