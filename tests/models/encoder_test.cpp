@@ -42,6 +42,23 @@ TEST_CASE("An encoder file in the official layout loads with its architecture in
   CHECK(load_encoder(encoder_data("encoder.safetensors"), 64).resolution() == 64);
 }
 
+// The official layout: ResNet-50 (torchvision's trunk, 23,508,032 parameters) with fc 2048 -> 18 x 512 and the
+// 321 state_dict entries of the official encoder_*.pt (counted on tools/reference/anycost_encoder.py).
+TEST_CASE("The default encoder is the official ResNet-50 layout", "[encoder]") {
+  const Encoder e(EncoderConfig{}, nn::Init::none());
+  CHECK(e.config().feature_dim() == 2048);
+  CHECK(e.fc_weight.shape() == Shape{18 * 512, 2048});
+  Encoder m = e;
+  std::int64_t trunk = 0;
+  nn::visit_parameters(m, [&](const std::string& name, Var& p) {
+    if (name.rfind("fc.", 0) != 0) trunk += p.numel();
+  });
+  CHECK(trunk == 23508032);
+  CHECK(nn::parameter_count(m) == 42391616);
+  CHECK(module_state(e).size() == 321);
+  CHECK(module_state(e).back().first == "mean_latent");
+}
+
 TEST_CASE("Encoder outputs match PyTorch in eval and train mode, with gradients and running statistics",
           "[encoder]") {
   const io::SafetensorsFile cases = io::load_safetensors(encoder_data("cases.safetensors"));
