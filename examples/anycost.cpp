@@ -4,6 +4,7 @@
 //   anycost train [flags]      stage-wise Anycost GAN training on an image folder (anycost/train/trainer.hpp)
 //   anycost search [flags]     sub-generators per MACs or latency budget (anycost/search.hpp), as evolve configs
 //   anycost project [flags]    the W+ latents of real images (anycost/projection/project.hpp)
+//   anycost train-encoder      the projection encoder, image -> W+ (anycost/projection/encoder_train.hpp)
 //   anycost edit [flags]       W+ latents moved along attribute directions (anycost/editing/)
 //   anycost directions [flags] edit directions for a classifier's labels (anycost/editing/sample_directions.hpp)
 //   anycost export CKPT --out  one generator of a training checkpoint as a generator file
@@ -1255,12 +1256,12 @@ static void tune_process(char** argv) {
 
 struct ProjectFlags {
   std::string model;
-  std::vector<std::string> images;
+  std::vector<std::string> images, positional_images;
   projection::Optimizer optimizer = projection::Optimizer::lbfgs;
   int steps = 100;
   double lr = 0, mse_weight = 1, sub_weight = 0;
   std::vector<double> sub_ratios{0.25, 0.5};
-  std::string lpips, out, png;
+  std::string lpips, out, png, encoder;
   int threads = 0;
 };
 
@@ -1272,14 +1273,19 @@ CLI::App* add_project(CLI::App& app, ProjectFlags& f) {
       "sub-generators at --sub-ratios, so that cheap previews of the latent match the image too.\n"
       "Writes tensor `wplus` [N, n_style, style_dim] for 'anycost generate --latents' and a PNG: each image,\n"
       "its full render and its previews.\n"
+      "With --encoder E (from 'anycost train-encoder' or tools/convert_checkpoint.py --entry encoder) W+ starts\n"
+      "at the encoder's guess (the image resized to the encoder's input) instead of the mean w; the PSNR of\n"
+      "that guess is reported before the refinement.\n"
       "\n"
       "example:\n"
       "  anycost project --image face.png --sub-weight 1 --out face-wplus.safetensors --png face.png");
   add_model_flag(*cmd, f.model);
   cmd->add_option("--image", f.images, "an image to project (PNG or JPEG); may be repeated")
-      ->required()
       ->check(CLI::ExistingFile)
       ->option_text("FILE");
+  cmd->add_option("images", f.positional_images, "images to project, as --image (anycost project IMAGE... --out F)")
+      ->check(CLI::ExistingFile)
+      ->option_text("IMAGE...");
   add_choice(*cmd, "--optimizer", f.optimizer,
              {{"lbfgs", projection::Optimizer::lbfgs}, {"adam", projection::Optimizer::adam}},
              "L-BFGS (default, as the official projection) or Adam");
@@ -1300,13 +1306,19 @@ CLI::App* add_project(CLI::App& app, ProjectFlags& f) {
   cmd->add_option("--lpips", f.lpips, "LPIPS weights (tools/convert_lpips.py) for the perceptual term")
       ->check(CLI::ExistingFile)
       ->option_text("FILE");
+  cmd->add_option("--encoder", f.encoder, "an encoder whose W+ guess starts the optimisation (default: the mean w)")
+      ->check(CLI::ExistingFile)
+      ->option_text("FILE");
   cmd->add_option("--threads", f.threads, "CPU threads (default: all)")->check(at_least_one)->option_text("K");
   cmd->add_option("--out", f.out, "the latents to write (.safetensors, tensor wplus)")->required()->option_text("FILE");
   cmd->add_option("--png", f.png, "also a PNG: image, full render, previews per row")->option_text("FILE");
   return cmd;
 }
 
-int run_project(const ProjectFlags& f) {
+int run_project(const ProjectFlags& flags) {
+  ProjectFlags f = flags;
+  f.images.insert(f.images.end(), f.positional_images.begin(), f.positional_images.end());
+  if (f.images.empty()) throw UsageError("no image to project: give IMAGE or --image FILE");
   if (f.threads > 0) set_num_threads(f.threads);
   Outputs outputs;
   std::string model;
@@ -1335,6 +1347,14 @@ int run_project(const ProjectFlags& f) {
     throw UsageError(e.what());
   }
   if (o.sub_weight == 0) o.sub_configs.clear();
+  std::optional<Encoder> encoder;
+  if (!f.encoder.empty()) {
+    encoder = load_encoder(f.encoder);
+    if (encoder->n_style() != g.n_style() || encoder->style_dim() != g.style_dim())
+      throw UsageError("--encoder: '" + f.encoder + "' predicts W+ " + std::to_string(encoder->n_style()) + "x" +
+                       std::to_string(encoder->style_dim()) + ", the generator takes " + std::to_string(g.n_style()) +
+                       "x" + std::to_string(g.style_dim()));
+  }
   std::printf("anycost project\n  model       %s\n  images      %zu, at %lldx%lld\n  objective   %g MSE%s", model.c_str(),
               f.images.size(), static_cast<long long>(r), static_cast<long long>(r), f.mse_weight,
               lpips ? " + LPIPS" : " (no --lpips: no perceptual term)");
@@ -1343,6 +1363,25 @@ int run_project(const ProjectFlags& f) {
     for (const SubnetConfig& c : o.sub_configs) std::printf(" [%s]", c.describe().c_str());
   }
   std::printf("\n  optimiser   %s, %d steps\n", f.optimizer == projection::Optimizer::lbfgs ? "L-BFGS" : "Adam", f.steps);
+  if (encoder) {
+    // The encoder sees the image at its own input resolution, as the official tools/project.py feeds it.
+    NoGradGuard no_grad;
+    const Encoder& e = *encoder;
+    o.init = e.forward(encoder_input(Var(x), e.resolution()));
+    const Tensor guess = g.synthesize(o.init, table.full(static_cast<int>(r))).image.data();
+    const double mse = mean(square(clamp(Var(guess), -1.0, 1.0) - Var(x))).data().item();
+    std::printf("  start       encoder %s (%dx%d input): mse %.5g (PSNR %.2f dB)\n", f.encoder.c_str(), e.resolution(),
+                e.resolution(), mse, 10 * std::log10(4.0 / std::max(mse, 1e-20)));
+  } else {
+    // project() would start here too (the mean of mean_samples seeded z); computed here to report its PSNR.
+    NoGradGuard no_grad;
+    Rng rng(o.seed);
+    const Var mean_w = g.mean_w(o.mean_samples, rng);
+    o.init = Var(mean_w.data().reshape({1, 1, g.style_dim()}).expand({x.size(0), g.n_style(), g.style_dim()}).contiguous());
+    const Tensor guess = g.synthesize(o.init, table.full(static_cast<int>(r))).image.data();
+    const double mse = mean(square(clamp(Var(guess), -1.0, 1.0) - Var(x))).data().item();
+    std::printf("  start       the mean w: mse %.5g (PSNR %.2f dB)\n", mse, 10 * std::log10(4.0 / std::max(mse, 1e-20)));
+  }
   std::fflush(stdout);
   o.on_step = [&](const projection::ProjectStep& s) {
     if (s.step % 10 == 0 || s.step == f.steps)
@@ -1378,6 +1417,178 @@ int run_project(const ProjectFlags& f) {
     std::printf(")\n");
   }
   outputs.commit();
+  return 0;
+}
+
+// ---- anycost train-encoder ----------------------------------------------------------------------------------
+
+struct TrainEncoderFlags {
+  std::string model, out, lpips, init;
+  projection::EncoderTrainOptions opts;
+  std::vector<int> blocks{1, 1, 1, 1};
+  int base_width = 16;
+  std::optional<int> res;
+  int threads = 0;
+  int save_every = 500;
+  std::int64_t eval_samples = 64;
+  std::string layout = "small";
+};
+
+CLI::App* add_train_encoder(CLI::App& app, TrainEncoderFlags& f) {
+  CLI::App* cmd = app.add_subcommand("train-encoder", "train the projection encoder (image -> W+) on the generator's samples");
+  cmd->footer(
+      "Trains a ResNet encoder that predicts the W+ latent of an image, the first guess of 'anycost project\n"
+      "--encoder'. The objective is Anycost GAN's consistency-aware one: MSE (+ LPIPS with --lpips) of the full\n"
+      "generator's render of E(x) against x, plus --sub-weight times the same for a random uniform sub-generator\n"
+      "(--sub-ratios), on samples of the frozen generator (whose true W+ is known: --w-weight adds a W+ regression\n"
+      "term). Adam; progress lines with step, rate, ETA and the loss terms; the encoder is written atomically\n"
+      "every --save-every steps and at the end, with the held-out reconstruction PSNR before and after.\n"
+      "--layout resnet50 is the official architecture (blocks 3,4,6,3, base width 64, 256x256 input).\n"
+      "\n"
+      "example:\n"
+      "  anycost train-encoder --steps 2000 --batch 8 --out examples/models/emoji64/encoder.safetensors --threads 2");
+  add_model_flag(*cmd, f.model);
+  cmd->add_option("--out", f.out, "the encoder file to write (required)")->required()->option_text("FILE");
+  cmd->add_option("--init", f.init, "continue from this encoder file (its architecture wins)")
+      ->check(CLI::ExistingFile)
+      ->option_text("FILE");
+  cmd->add_option("--steps", f.opts.steps, "Adam steps (default 1000)")->check(at_least_one)->option_text("N");
+  cmd->add_option("--batch", f.opts.batch, "samples per step (default 8)")
+      ->check(must_be<std::int64_t>(">= 2 (batch statistics)", [](std::int64_t b) { return b >= 2; }))
+      ->option_text("B");
+  cmd->add_option("--lr", f.opts.lr, "Adam learning rate (default 0.001)")
+      ->check(must_be<double>("> 0", [](double v) { return v > 0 && std::isfinite(v); }))
+      ->option_text("LR");
+  cmd->add_option("--sub-weight", f.opts.sub_weight, "alpha, weight of the sub-generator term (default 1)")
+      ->check(must_be<double>(">= 0", [](double v) { return v >= 0; }))
+      ->option_text("A");
+  cmd->add_option("--sub-ratios", f.opts.sub_ratios, "uniform channel ratios drawn from (default 0.25,0.5,0.75,1)")
+      ->delimiter(',')
+      ->check(must_be<double>("in (0, 1]", [](double r) { return r > 0 && r <= 1; }))
+      ->option_text("r1,r2,...");
+  cmd->add_option("--w-weight", f.opts.w_weight, "weight of the W+ regression term (default 0: off)")
+      ->check(must_be<double>(">= 0", [](double v) { return v >= 0; }))
+      ->option_text("W");
+  cmd->add_option("--lpips", f.lpips, "LPIPS weights (tools/convert_lpips.py) for the perceptual term")
+      ->check(CLI::ExistingFile)
+      ->option_text("FILE");
+  cmd->add_option("--layout", f.layout, "small (default: --blocks/--base-width) or resnet50 (the official encoder)")
+      ->check(CLI::IsMember({"small", "resnet50"}))
+      ->option_text("small|resnet50");
+  cmd->add_option("--blocks", f.blocks, "bottlenecks per stage (default 1,1,1,1)")
+      ->delimiter(',')
+      ->check(must_be<int>("in 1..64", [](int v) { return v >= 1 && v <= 64; }))
+      ->option_text("b1,b2,...");
+  cmd->add_option("--base-width", f.base_width, "planes of the first stage (default 16)")
+      ->check(must_be<int>("in 1..1024", [](int v) { return v >= 1 && v <= 1024; }))
+      ->option_text("C");
+  cmd->add_option("--res", f.res, "encoder input resolution (default: the generator's, at most 256)")
+      ->check(must_be<int>("in 8..4096", [](int v) { return v >= 8 && v <= 4096; }))
+      ->option_text("R");
+  cmd->add_option("--save-every", f.save_every, "write the encoder every K steps (default 500)")
+      ->check(at_least_one)
+      ->option_text("K");
+  cmd->add_option("--eval-samples", f.eval_samples, "held-out samples for the PSNR report (default 64)")
+      ->check(at_least_one)
+      ->option_text("N");
+  cmd->add_option("--seed", f.opts.seed, "samples, initialisation and sub-generators (default 0)")->option_text("S");
+  cmd->add_option("--threads", f.threads, "CPU threads (default: all)")->check(at_least_one)->option_text("K");
+  return cmd;
+}
+
+int run_train_encoder(const TrainEncoderFlags& f) {
+  if (f.threads > 0) set_num_threads(f.threads);
+  std::string model;
+  Generator g = load_model_flag(f.model, model);
+  nn::set_requires_grad(g, false);  // only the encoder learns
+  std::optional<losses::Lpips> lpips;
+  if (!f.lpips.empty()) lpips = losses::Lpips::load(f.lpips);
+  projection::EncoderTrainOptions o = f.opts;
+  o.lpips = lpips ? &*lpips : nullptr;
+  Encoder e;
+  if (!f.init.empty()) {
+    e = load_encoder(f.init);
+    o.init_mean_latent = false;
+  } else {
+    EncoderConfig cfg;
+    if (f.layout == "small") {
+      cfg.blocks = f.blocks;
+      cfg.base_width = f.base_width;
+    }
+    cfg.resolution = f.res ? *f.res : std::min(g.resolution(), 256);
+    cfg.n_style = g.n_style();
+    cfg.style_dim = static_cast<int>(g.style_dim());
+    try {
+      cfg.validate();
+    } catch (const ValueError& err) {
+      throw UsageError(err.what());
+    }
+    Rng rng(f.opts.seed + 1);
+    e = Encoder(cfg, rng);
+  }
+  if (e.n_style() != g.n_style() || e.style_dim() != g.style_dim())
+    throw UsageError("--init: '" + f.init + "' predicts W+ " + std::to_string(e.n_style()) + "x" +
+                     std::to_string(e.style_dim()) + ", the generator takes " + std::to_string(g.n_style()) + "x" +
+                     std::to_string(g.style_dim()));
+  try {  // bad --sub-ratios for this generator: a flag error
+    for (double ratio : o.sub_ratios) (void)g.channel_table().uniform(ratio);
+  } catch (const ValueError& err) {
+    throw UsageError(err.what());
+  }
+  std::ostringstream blocks;
+  for (std::size_t i = 0; i < e.config().blocks.size(); ++i) blocks << (i ? "," : "") << e.config().blocks[i];
+  std::printf("anycost train-encoder\n  model       %s (%dx%d, W+ %dx%lld)\n", model.c_str(), g.resolution(),
+              g.resolution(), g.n_style(), static_cast<long long>(g.style_dim()));
+  std::printf("  encoder     ResNet blocks %s, base width %d, %dx%d input, %lld parameters%s\n", blocks.str().c_str(),
+              e.config().base_width, e.resolution(), e.resolution(), static_cast<long long>(nn::parameter_count(e)),
+              f.init.empty() ? "" : (" (from " + f.init + ")").c_str());
+  std::printf("  objective   %g MSE%s + %g x sub-generator (ratios", o.mse_weight,
+              lpips ? " + LPIPS" : " (no --lpips: no perceptual term)", o.sub_weight);
+  for (double r : o.sub_ratios) std::printf(" %g", r);
+  std::printf(")%s\n", o.w_weight > 0 ? (" + " + std::to_string(o.w_weight) + " x W+ MSE").c_str() : "");
+  std::printf("  training    %d steps, batch %lld, Adam lr %g, seed %llu, %d CPU threads\n", o.steps,
+              static_cast<long long>(o.batch), o.lr, static_cast<unsigned long long>(o.seed), get_num_threads());
+  std::fflush(stdout);
+  const auto save = [&](const Encoder& enc, int step, const std::string& extra_key = {}, const std::string& extra = {}) {
+    std::map<std::string, std::string> meta{{"model", model}, {"step", std::to_string(step)},
+                                            {"seed", std::to_string(o.seed)}};
+    if (!extra_key.empty()) meta[extra_key] = extra;
+    save_encoder(f.out, enc, meta);
+  };
+  o.checkpoint_every = f.save_every;
+  o.on_checkpoint = [&](int step, const Encoder& enc) {
+    save(enc, step);
+    std::printf("  saved       %s (step %d)\n", f.out.c_str(), step);
+    std::fflush(stdout);
+  };
+  const std::uint64_t eval_seed = o.seed + 12345;  // held out: never a training sample's stream
+  if (o.init_mean_latent) {  // the fresh encoder's guess is the mean w: evaluate it with that mean in place
+    Rng rng(o.seed);
+    NoGradGuard no_grad;
+    e.mean_latent = g.mean_w(o.mean_samples, rng).data().clone();
+  }
+  const projection::EncoderEvaluation before = projection::evaluate_encoder(e, g, f.eval_samples, eval_seed);
+  std::printf("  before      held-out PSNR %.2f dB (mse %.5g); mean-w guess %.2f dB\n", before.psnr, before.mse,
+              before.mean_w_psnr);
+  std::fflush(stdout);
+  const auto start = std::chrono::steady_clock::now();
+  projection::train_encoder(e, g, o, [](const projection::EncoderTrainProgress& p) {
+    std::printf("  step %d/%d | loss %.5f | mse %.5f", p.step, p.steps, p.loss.total, p.loss.mse);
+    if (p.loss.lpips > 0) std::printf(" | lpips %.4f", p.loss.lpips);
+    if (p.loss.sub_mse > 0) std::printf(" | sub mse %.5f", p.loss.sub_mse);
+    if (p.loss.sub_lpips > 0) std::printf(" | sub lpips %.4f", p.loss.sub_lpips);
+    if (p.loss.w_mse > 0) std::printf(" | w mse %.5f", p.loss.w_mse);
+    std::printf(" | %.1f img/s | ETA %s\n", p.images_per_second, train::format_duration(p.eta_seconds).c_str());
+    std::fflush(stdout);
+  });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const projection::EncoderEvaluation after = projection::evaluate_encoder(e, g, f.eval_samples, eval_seed);
+  std::printf("  after       held-out PSNR %.2f dB (mse %.5g); mean-w guess %.2f dB; %.1f s\n", after.psnr, after.mse,
+              after.mean_w_psnr, seconds);
+  std::ostringstream psnr;
+  psnr << after.psnr;
+  save(e, o.steps, "heldout_psnr", psnr.str());
+  std::printf("  wrote       %s\n", f.out.c_str());
   return 0;
 }
 
@@ -1651,6 +1862,8 @@ int main(int argc, char** argv) {
   EvalFlags eval_flags;
   const CLI::App* train_classifier = add_train_classifier(app, train_classifier_flags);
   const CLI::App* eval_cmd = add_eval(app, eval_flags);
+  TrainEncoderFlags train_encoder_flags;
+  const CLI::App* train_encoder = add_train_encoder(app, train_encoder_flags);
 
   // Bad flags: the message, a pointer to the help of the command given, exit status 2.
   const auto usage_error = [&app](const std::string& message) {
@@ -1674,7 +1887,9 @@ int main(int argc, char** argv) {
     if (*export_cmd) return run_export(export_flags);
     if (*train_classifier) return run_train_classifier(train_classifier_flags);
     if (*eval_cmd) return run_eval(eval_flags);
-    return usage_error("no command given: generate, train, search, project, edit, directions, export, train-classifier or eval");
+    if (*train_encoder) return run_train_encoder(train_encoder_flags);
+    return usage_error("no command given: generate, train, search, project, edit, directions, export, "
+                       "train-classifier, eval or train-encoder");
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help prints the help and succeeds
     return usage_error(e.what());

@@ -3,6 +3,7 @@
 
     python3 tools/convert_checkpoint.py generator_anycost-ffhq-config-f.pt generator.safetensors
     python3 tools/convert_checkpoint.py --entry d training_checkpoint.pt discriminator.safetensors
+    python3 tools/convert_checkpoint.py --entry encoder encoder_anycost-ffhq-config-f.pt encoder.safetensors
     python3 tools/convert_checkpoint.py --self-test DIR
 
 The input is a torch pickle holding either a training checkpoint (the generator state dict under `g_ema`,
@@ -25,6 +26,16 @@ widths from them). The self-test also wraps the discriminator fixture tests/data
 (written from the official DiscriminatorMultiRes by tools/golden/make_discriminator_goldens.py) in a training
 checkpoint, converts its `d` entry to DIR/tiny_discriminator.safetensors and checks it; test_models
 "[converted]" then compares that file's logits with PyTorch's.
+
+--entry encoder converts a projection encoder (the official encoder_*.pt holds its state dict under
+`state_dict`, or is the bare state dict): the ResNet names (`conv1.weight`, `bn1.running_var`,
+`layer1.0.downsample.1.weight`, ..., `fc.weight`, `mean_latent`), every tensor as float32 (the int64
+`num_batches_tracked` included), metadata format "anycost-encoder" and resolution (--resolution, default 256,
+the official input size). The C++ loader (include/anycost/models/encoder_checkpoint.hpp) infers depth, width
+and W+ shape from the names and shapes. The self-test also saves a tiny random encoder of the plain-PyTorch
+reference (tools/reference/anycost_encoder.py) as {'state_dict': ...}, converts it to DIR/tiny_encoder.safetensors,
+checks every tensor, and writes DIR/tiny_encoder_reference.safetensors (inputs and eval-mode outputs) for
+test_models "[converted]".
 """
 
 import argparse
@@ -143,6 +154,39 @@ def convert_discriminator(src, dst):
     return tensors
 
 
+def extract_encoder_state_dict(obj, key=None, source="checkpoint"):
+    if key is not None:
+        if not isinstance(obj, dict) or key not in obj:
+            raise SystemExit(f"{source}: no entry '{key}'")
+        obj = obj[key]
+    elif isinstance(obj, dict) and "state_dict" in obj:
+        obj = obj["state_dict"]
+    if hasattr(obj, "state_dict") and not isinstance(obj, dict):
+        obj = obj.state_dict()
+    # checkpoints saved from nn.DataParallel prefix every key with "module."
+    if isinstance(obj, dict) and obj and all(k.startswith("module.") for k in obj):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+    needed = ["conv1.weight", "fc.weight", "mean_latent"]
+    if not isinstance(obj, dict) or any(k not in obj for k in needed):
+        keys = sorted(obj)[:10] if isinstance(obj, dict) else type(obj).__name__
+        missing = [k for k in needed if not isinstance(obj, dict) or k not in obj]
+        raise SystemExit(f"{source}: not an encoder state dict (no {missing}; found {keys}); "
+                         "pass --key to name the entry that holds it")
+    bad = [k for k, v in obj.items() if not torch.is_tensor(v)]
+    if bad:
+        raise SystemExit(f"{source}: entries that are not tensors: {bad[:5]}")
+    return obj
+
+
+def convert_encoder(src, dst, key=None, resolution=256):
+    obj = torch.load(src, map_location="cpu")
+    sd = extract_encoder_state_dict(obj, key, src)
+    tensors = {k: v.to(torch.float32) for k, v in sd.items()}
+    save_safetensors(dst, tensors, {"format": "anycost-encoder", "source": os.path.basename(src),
+                                    "resolution": str(int(resolution))})
+    return tensors
+
+
 def convert(src, dst, key=None, lr_mlp=0.01):
     obj = torch.load(src, map_location="cpu")
     sd = extract_state_dict(obj, key, src)
@@ -182,6 +226,30 @@ def self_test(directory):
                       "channels_uniform_0.5": torch.tensor(g.uniform_channels(0.5), dtype=torch.float32)})
     print(f"self-test: {len(sd)} tensors converted and verified in {directory}")
     self_test_discriminator(directory, g.state_dict())
+    self_test_encoder(directory)
+
+
+def self_test_encoder(directory):
+    sys.path.insert(0, os.path.join(TOOLS_DIR, "reference"))
+    import anycost_encoder as ref
+
+    gen = torch.Generator().manual_seed(77)
+    e = ref.randomize_(ref.Encoder(blocks=(1, 2), base_width=4, n_style=3, style_dim=8), gen).eval()
+    pt = os.path.join(directory, "tiny_encoder.pt")
+    st = os.path.join(directory, "tiny_encoder.safetensors")
+    torch.save({"state_dict": e.state_dict()}, pt)
+    converted = convert_encoder(pt, st, resolution=16)
+    back, meta = load_safetensors(st)
+    sd = e.state_dict()
+    assert list(back) == list(sd), "encoder key order changed"
+    for k, v in sd.items():
+        assert back[k].shape == v.shape and torch.equal(back[k], v.float()), f"encoder tensor {k} changed"
+    assert meta["format"] == "anycost-encoder" and meta["resolution"] == "16" and len(converted) == len(sd)
+    x = torch.rand(2, 3, 16, 16, generator=gen) * 2 - 1
+    with torch.no_grad():
+        w = e(x)
+    save_safetensors(os.path.join(directory, "tiny_encoder_reference.safetensors"), {"x": x, "wplus": w})
+    print(f"self-test: {len(sd)} encoder tensors converted and verified in {directory}")
 
 
 def self_test_discriminator(directory, g_sd):
@@ -204,8 +272,11 @@ def main():
     p.add_argument("input", nargs="?", help="official generator checkpoint (.pt)")
     p.add_argument("output", nargs="?", help="output .safetensors")
     p.add_argument("--key", help="entry holding the state dict (default: g_ema when present, else the whole file)")
-    p.add_argument("--entry", choices=["g", "d"], default="g",
-                   help="g: a generator (default); d: the discriminator of a training checkpoint")
+    p.add_argument("--entry", choices=["g", "d", "encoder"], default="g",
+                   help="g: a generator (default); d: the discriminator of a training checkpoint; "
+                        "encoder: a projection encoder")
+    p.add_argument("--resolution", type=int, default=256,
+                   help="--entry encoder: the encoder's input resolution recorded in the metadata (default 256)")
     p.add_argument("--lr-mlp", type=float, default=0.01, help="mapping lr multiplier recorded in the metadata")
     p.add_argument("--self-test", metavar="DIR", help="round-trip a tiny generated checkpoint in DIR")
     a = p.parse_args()
@@ -219,6 +290,8 @@ def main():
         p.error("give INPUT.pt and OUTPUT.safetensors (or --self-test DIR)")
     if a.entry == "d":
         tensors = convert_discriminator(a.input, a.output)
+    elif a.entry == "encoder":
+        tensors = convert_encoder(a.input, a.output, a.key, a.resolution)
     else:
         tensors = convert(a.input, a.output, a.key, a.lr_mlp)
     print(f"{a.output}: {len(tensors)} tensors")
