@@ -4,10 +4,13 @@
 // (no adaptive-channel training) generator's do.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "anycost/editing/edit.hpp"
+#include "anycost/eval/classifier.hpp"
 #include "anycost/io/safetensors.hpp"
 #include "anycost/models/checkpoint.hpp"
 #include "anycost/ops/resize.hpp"
@@ -88,5 +91,41 @@ TEST_CASE("shipped model: reduced-width previews follow the full render, unlike 
     INFO("ratio " << ratio << ": stage 3 " << p3 << " dB, stage 2 " << p2 << " dB");
     CHECK(p3 > (ratio == 0.75 ? 21.0 : 15.0));
     CHECK(p3 > p2 + 5.0);
+  }
+}
+
+TEST_CASE("shipped model: an edit along a shipped direction raises the classifier's logit of that label", "[shipped]") {
+  // directions.safetensors: `anycost directions --classifier classifier.safetensors` on the shipped generator.
+  NoGradGuard no_grad;
+  const models::Generator g = models::load_generator(shipped_dir + "generator.safetensors");
+  const evaluation::Classifier c = evaluation::load_classifier(shipped_dir + "classifier.safetensors");
+  const io::SafetensorsFile dirs = io::load_safetensors(shipped_dir + "directions.safetensors");
+  CHECK(dirs.metadata.at("format") == "anycost-directions");
+  Rng rng(5);
+  const Tensor wplus = g.broadcast_styles(g.map(Var(randn({16, g.style_dim()}, rng)))).data();
+  const auto logits = [&](const Tensor& w, std::int64_t label) {
+    const Tensor l = c.forward(evaluation::classifier_input(g.synthesize(Var(w), g.channel_table().full()).image,
+                                                            c.resolution())).data();
+    std::vector<double> out;
+    for (std::int64_t i = 0; i < l.size(0); ++i) out.push_back(l.select(0, i).select(0, label).item());
+    return out;
+  };
+  for (const char* name : {"face", "animal", "flag"}) {
+    INFO(name);
+    const auto& labels = c.labels();
+    const auto label = static_cast<std::int64_t>(std::find(labels.begin(), labels.end(), name) - labels.begin());
+    REQUIRE(label < static_cast<std::int64_t>(labels.size()));
+    const Tensor d = dirs.at(name);
+    REQUIRE(d.numel() == g.style_dim());
+    const std::vector<double> before = logits(wplus, label);
+    const std::vector<double> up = logits(editing::apply_edits(wplus, {{d.to_vector<double>(), 3.0}}), label);
+    const std::vector<double> down = logits(editing::apply_edits(wplus, {{d.to_vector<double>(), -3.0}}), label);
+    int raised = 0, lowered = 0;
+    for (std::size_t i = 0; i < before.size(); ++i) {
+      raised += up[i] > before[i];
+      lowered += down[i] < before[i];
+    }
+    CHECK(raised >= 13);  // of 16 latents
+    CHECK(lowered >= 13);
   }
 }
