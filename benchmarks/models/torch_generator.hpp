@@ -6,6 +6,8 @@
 //   Formulation::activations  modulate the input channels, convolve with the shared weights, scale each
 //                             output channel by its demodulation factor (StyleGAN2-ADA's non-fused path)
 // Each op runs as LibTorch runs it (oneDNN convolutions, separate elementwise kernels).
+// Its parameters require grad, so train_step_bench.cpp trains it (synthesize() takes W+ and per-sample noise, as
+// the training steps do); generator_bench.cpp runs it under torch::NoGradGuard.
 #pragma once
 
 #if defined(ANYCOST_BENCH_WITH_TORCH)
