@@ -6,6 +6,8 @@
 //   Formulation::activations  modulate the input channels, convolve with the shared weights, scale each
 //                             output channel by its demodulation factor (StyleGAN2-ADA's non-fused path)
 // Each op runs as LibTorch runs it (oneDNN convolutions, separate elementwise kernels).
+// Its parameters require grad, so train_step_bench.cpp trains it (synthesize() takes W+ and per-sample noise, as
+// the training steps do); generator_bench.cpp runs it under torch::NoGradGuard.
 #pragma once
 
 #if defined(ANYCOST_BENCH_WITH_TORCH)
@@ -25,24 +27,34 @@ class TorchGenerator {
  public:
   enum class Formulation { reference, activations };
 
+  // The parameters (not the buffers: noise maps, blur kernels) require grad, so the same object serves
+  // inference (under torch::NoGradGuard) and training (train_step_bench.cpp).
   explicit TorchGenerator(const models::Generator& g)
-      : style_dim_(g.style_dim()), n_mlp_(g.config().n_mlp), lr_mlp_(g.config().lr_mlp), table_(g.channel_table()) {
+      : style_dim_(g.style_dim()), n_style_(g.n_style()), n_mlp_(g.config().n_mlp), lr_mlp_(g.config().lr_mlp),
+        table_(g.channel_table()) {
     g.visit_state([&](const std::string& name, const auto& x) {
+      constexpr bool is_param = std::is_same_v<std::remove_cvref_t<decltype(x)>, Var>;
       const Tensor t = [&] {
-        if constexpr (std::is_same_v<std::remove_cvref_t<decltype(x)>, Var>)
+        if constexpr (is_param)
           return x.data();
         else
           return x;
       }();
       const Tensor c = t.to(Device::cpu()).to(DType::float32).contiguous();
       std::vector<std::int64_t> shape(c.shape().begin(), c.shape().end());
-      p_[name] = torch::from_blob(c.data<float>(), shape, torch::kFloat32).clone();
+      torch::Tensor tt = torch::from_blob(const_cast<float*>(c.data<float>()), shape, torch::kFloat32).clone();
+      if (is_param) params_.push_back(tt.requires_grad_(true));
+      p_[name] = tt;
     });
     blur_ = p_.at("convs.0.conv.blur.kernel").view({1, 1, 4, 4});
   }
 
-  // Images [B, 3, r, r] for z [B, style_dim] at the sub-network cfg (fixed noise).
-  torch::Tensor generate(const torch::Tensor& z, const models::SubnetConfig& cfg, Formulation f) const {
+  // Trainable tensors in the state_dict order (for torch::optim).
+  const std::vector<torch::Tensor>& parameters() const { return params_; }
+  std::int64_t n_style() const { return n_style_; }
+
+  // The mapping network: z [B, style_dim] -> w [B, style_dim].
+  torch::Tensor map(const torch::Tensor& z) const {
     torch::Tensor w = z * torch::rsqrt(z.pow(2).mean(-1, true) + 1e-8);
     for (int i = 1; i <= n_mlp_; ++i) {
       const std::string k = "style." + std::to_string(i);
@@ -50,16 +62,33 @@ class TorchGenerator {
       w = torch::addmm(p_.at(k + ".bias") * lr_mlp_, w, p_.at(k + ".weight").t(), 1.0, scale);
       w = torch::leaky_relu(w, 0.2) * std::sqrt(2.0);
     }
-    const std::int64_t b = z.size(0);
+    return w;
+  }
+
+  // Images [B, 3, r, r] for z [B, style_dim] at the sub-network cfg (fixed noise).
+  torch::Tensor generate(const torch::Tensor& z, const models::SubnetConfig& cfg, Formulation f) const {
+    const torch::Tensor w = map(z);
+    return synthesize(w.unsqueeze(1).expand({w.size(0), n_style_, style_dim_}), cfg, f).back();
+  }
+
+  // W+ [B, n_style, style_dim] -> the RGB outputs at 4, 8, ..., cfg.resolution() (the last is the image).
+  // noise: one map [B or 1, 1, s, s] per layer, or empty for the fixed noise buffers.
+  std::vector<torch::Tensor> synthesize(const torch::Tensor& wplus, const models::SubnetConfig& cfg, Formulation f,
+                                        const std::vector<torch::Tensor>& noise = {}) const {
+    auto row = [&](int i) { return wplus.select(1, i); };
+    auto noise_at = [&](int l) { return noise.empty() ? p_.at("noises.noise_" + std::to_string(l)) : noise[l]; };
+    const std::int64_t b = wplus.size(0);
     torch::Tensor h = p_.at("input.input").slice(1, 0, cfg.channels(0)).expand({b, cfg.channels(0), 4, 4});
-    h = styled_conv("conv1", h, w, cfg.channels(1), 0, false, f);
-    torch::Tensor skip = to_rgb("to_rgb1", h, w, torch::Tensor(), f);
+    h = styled_conv("conv1", h, row(0), cfg.channels(1), noise_at(0), false, f);
+    std::vector<torch::Tensor> rgbs{to_rgb("to_rgb1", h, row(1), torch::Tensor(), f)};
     for (int blk = 0, r = 8; r <= cfg.resolution(); ++blk, r *= 2) {
-      h = styled_conv("convs." + std::to_string(2 * blk), h, w, cfg.channels(2 * blk + 2), 2 * blk + 1, true, f);
-      h = styled_conv("convs." + std::to_string(2 * blk + 1), h, w, cfg.channels(2 * blk + 3), 2 * blk + 2, false, f);
-      skip = to_rgb("to_rgbs." + std::to_string(blk), h, w, skip, f);
+      h = styled_conv("convs." + std::to_string(2 * blk), h, row(2 * blk + 1), cfg.channels(2 * blk + 2),
+                      noise_at(2 * blk + 1), true, f);
+      h = styled_conv("convs." + std::to_string(2 * blk + 1), h, row(2 * blk + 2), cfg.channels(2 * blk + 3),
+                      noise_at(2 * blk + 2), false, f);
+      rgbs.push_back(to_rgb("to_rgbs." + std::to_string(blk), h, row(2 * blk + 3), rgbs.back(), f));
     }
-    return skip;
+    return rgbs;
   }
 
  private:
@@ -102,11 +131,11 @@ class TorchGenerator {
   }
 
   torch::Tensor styled_conv(const std::string& name, const torch::Tensor& x, const torch::Tensor& w, std::int64_t k,
-                            int noise, bool up, Formulation f) const {
+                            const torch::Tensor& noise, bool up, Formulation f) const {
     torch::Tensor d;
     torch::Tensor out = modconv(name + ".conv", x, w, k, true, up, f, &d);
     if (d.defined()) out = out * d;
-    out = out + p_.at(name + ".noise.weight") * p_.at("noises.noise_" + std::to_string(noise));
+    out = out + p_.at(name + ".noise.weight") * noise;
     out = out + p_.at(name + ".activate.bias").slice(0, 0, k).view({1, k, 1, 1});
     return torch::leaky_relu(out, 0.2) * std::sqrt(2.0);
   }
@@ -120,10 +149,12 @@ class TorchGenerator {
   }
 
   std::int64_t style_dim_;
+  std::int64_t n_style_;
   int n_mlp_;
   double lr_mlp_;
   models::ChannelTable table_;
   std::map<std::string, torch::Tensor> p_;
+  std::vector<torch::Tensor> params_;
   torch::Tensor blur_;  // [1, 1, 4, 4], sums to 4
 };
 
