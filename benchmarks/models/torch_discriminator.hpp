@@ -23,6 +23,8 @@
 
 #include <anycost/models.hpp>
 
+#include "models/torch_state.hpp"
+
 namespace anycost::bench {
 
 class TorchDiscriminator {
@@ -30,20 +32,7 @@ class TorchDiscriminator {
   explicit TorchDiscriminator(const models::Discriminator& d) : n_blocks_(static_cast<int>(d.blocks.size())) {
     if (d.multi_res() || d.conditioned())
       throw std::invalid_argument("TorchDiscriminator: only the single-resolution, unconditioned D is written");
-    d.visit_state([&](const std::string& name, const auto& x) {
-      constexpr bool is_param = std::is_same_v<std::remove_cvref_t<decltype(x)>, Var>;
-      const Tensor t = [&] {
-        if constexpr (is_param)
-          return x.data();
-        else
-          return x;
-      }();
-      const Tensor c = t.to(Device::cpu()).to(DType::float32).contiguous();
-      std::vector<std::int64_t> shape(c.shape().begin(), c.shape().end());
-      torch::Tensor tt = torch::from_blob(const_cast<float*>(c.data<float>()), shape, torch::kFloat32).clone();
-      if (is_param) params_.push_back(tt.requires_grad_(true));
-      p_[name] = tt;
-    });
+    copy_state_to_torch(d, p_, params_);
   }
 
   const std::vector<torch::Tensor>& parameters() const { return params_; }

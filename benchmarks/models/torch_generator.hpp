@@ -21,6 +21,8 @@
 
 #include <anycost/models.hpp>
 
+#include "models/torch_state.hpp"
+
 namespace anycost::bench {
 
 class TorchGenerator {
@@ -32,20 +34,7 @@ class TorchGenerator {
   explicit TorchGenerator(const models::Generator& g)
       : style_dim_(g.style_dim()), n_style_(g.n_style()), n_mlp_(g.config().n_mlp), lr_mlp_(g.config().lr_mlp),
         table_(g.channel_table()) {
-    g.visit_state([&](const std::string& name, const auto& x) {
-      constexpr bool is_param = std::is_same_v<std::remove_cvref_t<decltype(x)>, Var>;
-      const Tensor t = [&] {
-        if constexpr (is_param)
-          return x.data();
-        else
-          return x;
-      }();
-      const Tensor c = t.to(Device::cpu()).to(DType::float32).contiguous();
-      std::vector<std::int64_t> shape(c.shape().begin(), c.shape().end());
-      torch::Tensor tt = torch::from_blob(const_cast<float*>(c.data<float>()), shape, torch::kFloat32).clone();
-      if (is_param) params_.push_back(tt.requires_grad_(true));
-      p_[name] = tt;
-    });
+    copy_state_to_torch(g, p_, params_);
     blur_ = p_.at("convs.0.conv.blur.kernel").view({1, 1, 4, 4});
   }
 
