@@ -290,13 +290,29 @@ def run(p, args):
     print(f'     {p.el("final-preview-info").text} | {p.el("final-info").text} | {p.el("diff-info").text}')
     p.shot('page-finalize.png')
 
+    # --- the download link serves a PNG ---
+    dl = p.js_async('''fetch(document.getElementById('download').href)
+        .then(async r => arguments[0]({status: r.status, type: r.headers.get('Content-Type'), size: (await r.arrayBuffer()).byteLength}))
+        .catch(e => arguments[0]({error: String(e)}))''')
+    check(dl['status'] == 200 and (dl['type'] or '').startswith('image/png') and dl['size'] > 0, 'download link serves a PNG',
+          f'{dl["size"]} bytes')
+
+    # --- a server error reaches the status line: upload something that is not an image ---
+    bad = os.path.join(args.out, 'not-an-image.txt')
+    with open(bad, 'w') as f:
+        f.write('this is not an image\n')
+    p.el('upload-input').send_keys(bad)
+    p.wait(lambda: p.el('status').get_attribute('class') == 'error', 'the upload error in the status line', 15)
+    check(True, 'a rejected upload shows the server error', p.status())
+
     # --- upload and projection ---
     upload = os.path.abspath(args.upload)
+    p.js('const s = document.getElementById("status"); s.textContent = ""; s.className = "";')
     p.el('upload-input').send_keys(upload)
     t0 = time.time()
     p.wait(lambda: p.el('progress-info').get_attribute('data-done') or p.el('status').get_attribute('class') == 'error',
            'the projection to finish', args.projection_timeout)
-    check(p.el('progress-info').get_attribute('data-done'), 'projection finished', f'{time.time() - t0:.1f} s; {p.el("progress-info").text}')
+    check(p.el('progress-info').get_attribute('data-done'), 'projection finished', f'{time.time() - t0:.1f} s; {p.el("progress-info").text}; status "{p.status()}"')
     p.wait(lambda: 'upload' in p.state_info(), 'the state to become the upload')
     p.wait_preview('the preview of the projection')
     tgt, proj = p.src('projection-target-img'), p.src('projection-img')
@@ -354,6 +370,21 @@ def run(p, args):
           f'{r["shown"]} in {r["seconds"]:.2f} s for {r["events"]} input events, {r["sent"]} requests')
     check(r['maxInflight'] == 1, 'never more than one preview request in flight', f'max {r["maxInflight"]}')
     check(p.el('status').get_attribute('class') != 'error', 'no error in the status line', p.status())
+
+    # --- gallery "More" shows the next 8 seeds ---
+    p.el('gallery-more').click()
+    p.wait(lambda: [e.get_attribute('data-seed') for e in d.find_elements(By.CSS_SELECTOR, '#gallery img')]
+           == [str(s) for s in range(8, 16)], 'the next 8 gallery seeds')
+    check(True, '"More" shows seeds 8..15')
+
+    # --- an unknown (expired) session is replaced by a new one ---
+    old = p.js('return session')
+    p.js('session = "0".repeat(32)')
+    p.el('seed-random').click()
+    p.wait(lambda: p.js('return session') not in ('0' * 32, old) and re.search(r'seed \d+', p.state_info()),
+           'a new session after "unknown session"')
+    p.wait_preview('a preview in the new session')
+    check('step 1 of 1' in p.state_info(), 'an unknown session is replaced by a new one', p.state_info())
 
 
 def main():
