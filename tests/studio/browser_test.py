@@ -20,7 +20,7 @@ import threading
 import time
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException, WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -199,7 +199,8 @@ class Page:
 
     def wait(self, cond, what, timeout=30):
         try:
-            return WebDriverWait(self.d, timeout, poll_frequency=0.05).until(lambda _: cond())
+            return WebDriverWait(self.d, timeout, poll_frequency=0.05,
+                                 ignored_exceptions=[StaleElementReferenceException]).until(lambda _: cond())
         except TimeoutException:
             raise Failure(f'timed out after {timeout} s waiting for {what}; status line: "{self.status()}"')
 
@@ -402,6 +403,8 @@ def main():
     ap.add_argument('--same-render', type=float, default=1.0, help='largest mean abs diff for the same render')
     ap.add_argument('--slider-fraction', type=float, default=0.6, help='move the first slider to this fraction of its max')
     args = ap.parse_args()
+    sys.stdout.reconfigure(errors='backslashreplace')  # page text (\u00b7, \u00d7) under an ASCII locale
+    sys.stderr.reconfigure(errors='backslashreplace')
     if bool(args.anycost) == bool(args.url):
         ap.error('give exactly one of --anycost and --url')
     args.out = os.path.abspath(args.out)
