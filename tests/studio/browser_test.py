@@ -385,7 +385,15 @@ def run(p, args):
     p.wait(lambda: p.js('return session') not in ('0' * 32, old) and re.search(r'seed \d+', p.state_info()),
            'a new session after "unknown session"')
     p.wait_preview('a preview in the new session')
-    check('step 1 of 1' in p.state_info(), 'an unknown session is replaced by a new one', p.state_info())
+    check(not p.el('undo').is_enabled(), 'an unknown session is replaced by a new one', p.state_info())
+
+    # --- no script errors or CSP violations (4xx answers are logged as failed loads: expected above) ---
+    logs = d.get_log('browser')
+    with open(os.path.join(args.out, 'browser-console.log'), 'w') as f:
+        for e in logs:
+            f.write(f'{e["level"]} {e["message"]}\n')
+    bad = [e['message'] for e in logs if e['level'] == 'SEVERE' and 'Failed to load resource' not in e['message']]
+    check(not bad, 'no errors in the browser console', '; '.join(bad)[:500])
 
 
 def main():
