@@ -38,6 +38,7 @@ struct ProjectStep {
   double loss = 0;       // the whole objective, summed over images
   double mse = 0;        // MSE of the full generator's render, mean over images
   double seconds = 0;    // since the start
+  Tensor wplus = {};     // the W+ evaluated last (the current iterate), for progress displays; not a copy
 };
 
 struct ProjectOptions {
@@ -72,6 +73,7 @@ struct ProjectionObjective {
   const ProjectOptions& o;
   std::vector<std::pair<models::SubnetConfig, Var>> terms;  // (config, its target), the full one first
   double last_mse = 0;
+  Tensor last_w;  // the W+ of the last evaluation
 
   ProjectionObjective(const G& g_, const Tensor& x, const ProjectOptions& opts) : g(g_), target(x), o(opts) {
     terms.emplace_back(g.channel_table().full(g.resolution()), Var(x));
@@ -83,6 +85,7 @@ struct ProjectionObjective {
 
   // Returns the objective at w (a leaf requiring grad) and its gradient.
   std::pair<double, Var> operator()(const Var& w) {
+    last_w = w.data();
     Var total;
     for (std::size_t i = 0; i < terms.size(); ++i) {
       const auto& [cfg, x] = terms[i];
@@ -137,9 +140,10 @@ ProjectResult project(const G& g, const Tensor& x, const ProjectOptions& o = {})
   const auto start = std::chrono::steady_clock::now();
   const auto record = [&](int step, double loss) {
     ProjectStep s{step, loss, objective.last_mse,
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
-    result.history.push_back(s);
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), objective.last_w};
     if (o.on_step) o.on_step(s);
+    s.wplus = Tensor();  // the history keeps numbers, not every iterate
+    result.history.push_back(s);
   };
 
   Var w(w0, true);
