@@ -10,6 +10,7 @@
 //   anycost export CKPT --out  one generator of a training checkpoint as a generator file
 //   anycost train-classifier   the evaluation classifier (anycost/eval/classifier_train.hpp)
 //   anycost eval [flags]       FD, PSNR/LPIPS vs full, latency and MACs per sub-network (anycost/eval/evaluate.hpp)
+//   anycost studio [flags]     the browser editor: previews on a sub-generator, final on the full one (examples/studio)
 //
 // `anycost --help` and `anycost <command> --help` list the flags. The flags are declared with CLI11
 // (libcli11-dev), next to the struct each command fills; run_generate and run_train do the work.
@@ -45,6 +46,7 @@
 #include "cli/generate.hpp"
 #include "cli/project.hpp"
 #include "cli/search.hpp"
+#include "cli/studio.hpp"
 #include "cli/train.hpp"
 #include "cli/train_encoder.hpp"
 
@@ -92,6 +94,8 @@ int main(int argc, char** argv) {
   const CLI::App* eval_cmd = add_eval(app, eval_flags);
   TrainEncoderFlags train_encoder_flags;
   const CLI::App* train_encoder = add_train_encoder(app, train_encoder_flags);
+  StudioFlags studio_flags;
+  const CLI::App* studio = add_studio(app, studio_flags);
 
   // Bad flags: the message, a pointer to the help of the command given, exit status 2.
   const auto usage_error = [&app](const std::string& message) {
@@ -116,8 +120,9 @@ int main(int argc, char** argv) {
     if (*train_classifier) return run_train_classifier(train_classifier_flags);
     if (*eval_cmd) return run_eval(eval_flags);
     if (*train_encoder) return run_train_encoder(train_encoder_flags);
+    if (*studio) return run_studio(studio_flags);
     return usage_error("no command given: generate, train, search, project, edit, directions, export, "
-                       "train-classifier, eval or train-encoder");
+                       "train-classifier, eval, train-encoder or studio");
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help prints the help and succeeds
     return usage_error(e.what());

@@ -26,14 +26,6 @@ namespace anycost_cli {
 
 // ---- anycost generate --------------------------------------------------------------------------------------
 
-// Nearest-neighbour upscaling by an integer factor (pixel repetition): a preview shown at the full size
-// without blurring what the sub-network actually produced.
-Tensor upscale_nearest(const Tensor& x, std::int64_t k) {
-  if (k == 1) return x;
-  const std::int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-  return x.contiguous().reshape({n, c, h, 1, w, 1}).expand({n, c, h, k, w, k}).contiguous().reshape({n, c, h * k, w * k});
-}
-
 // Mean over images of the PSNR (peak-to-peak 2, images in [-1, 1]) between `sub` and `full` brought to sub's
 // resolution by bilinear downsampling (align_corners, as the consistency loss of training compares them).
 double mean_psnr(const Tensor& sub, const Tensor& full) {

@@ -1,27 +1,28 @@
 // anycost studio: the browser editor (examples/studio), served from this binary.
 #pragma once
 
-#include <pthread.h>
-#include <signal.h>
-
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <thread>
 
-#include "cli/common.hpp"
+#include <anycost/editing.hpp>
+#include <anycost/eval.hpp>
+
+#include "common.hpp"
 #include "studio/page.hpp"
-#include "studio/server.hpp"
+#include "../studio/server.hpp"
 
 namespace anycost_cli {
 
 struct StudioFlags {
-  std::string model, encoder, directions, host = "127.0.0.1";
+  std::string model, encoder, directions, classifier, host = "127.0.0.1";
   int port = 8080, threads = 0, workers = 0, projection_steps = 50;
+  std::int64_t direction_samples = 2000;
   double max_upload_mb = 8;
   bool allow_remote = false;
 };
@@ -43,6 +44,13 @@ CLI::App* add_studio(CLI::App& app, StudioFlags& f) {
   cmd->add_option("--directions", f.directions, "edit directions (anycost directions); default: the shipped ones with the shipped model")
       ->check(CLI::ExistingFile)
       ->option_text("FILE");
+  cmd->add_option("--classifier", f.classifier,
+                  "without directions: compute them at start-up for this classifier's labels (as 'anycost directions')")
+      ->check(CLI::ExistingFile)
+      ->option_text("FILE");
+  cmd->add_option("--direction-samples", f.direction_samples, "latents sampled for --classifier (default 2000)")
+      ->check(must_be<std::int64_t>(">= 200", [](std::int64_t n) { return n >= 200; }))
+      ->option_text("N");
   cmd->add_option("--port", f.port, "TCP port (default 8080; 0: any free port)")
       ->check(must_be<int>("in [0, 65535]", [](int p) { return p >= 0 && p <= 65535; }))
       ->option_text("P");
@@ -83,22 +91,35 @@ int run_studio(const StudioFlags& f) {
   o.projection_steps = f.projection_steps;
   o.max_upload_bytes = static_cast<std::size_t>(f.max_upload_mb * (1 << 20));
   std::map<std::string, std::vector<double>> directions;
-  if (!directions_file.empty()) directions = anycost_studio::load_directions(directions_file, g.style_dim());
+  if (!directions_file.empty() && f.classifier.empty()) {
+    directions = anycost_studio::load_directions(directions_file, g.style_dim());
+  } else if (!f.classifier.empty()) {
+    // The labels' directions from the generator's own samples (anycost directions, fewer samples).
+    const evaluation::Classifier c = evaluation::load_classifier(f.classifier);
+    editing::SampleDirectionOptions so;
+    so.samples = f.direction_samples;
+    const auto start = std::chrono::steady_clock::now();
+    const auto predictor = [&](const Var& images) { return c.forward(evaluation::classifier_input(images, c.resolution())); };
+    for (const editing::Direction& d : editing::sample_directions(g, predictor, c.labels(), so))
+      directions.emplace(d.name, d.d);
+    std::fprintf(stderr, "anycost studio: directions for %zu labels of %s from %lld samples in %.1f s\n", directions.size(),
+                f.classifier.c_str(), static_cast<long long>(so.samples),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
   std::optional<models::Encoder> encoder;
   if (!encoder_file.empty()) encoder = models::load_encoder(encoder_file);
 
   std::printf("anycost studio\n  model       %s\n  directions  ", model.c_str());
-  if (directions.empty()) std::printf("none (give --directions FILE for sliders)");
+  if (directions.empty()) std::printf("none (give --directions FILE or --classifier FILE for sliders)");
   for (const auto& [name, d] : directions) std::printf("%s ", name.c_str());
   std::printf("\n  encoder     %s\n  renders     %d at once, %d threads each; projection %d L-BFGS steps\n",
               encoder_file.empty() ? "none (projection starts from the mean w)" : encoder_file.c_str(), o.workers,
               o.threads, o.projection_steps);
-  // Ctrl-C and SIGTERM stop the server from one thread that waits for them (blocked in every other thread).
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Ctrl-C and SIGTERM set a flag (any thread may take the signal: OpenBLAS and OpenMP start threads of their
+  // own); a watcher thread stops the server when it sees it.
+  static std::atomic<bool> stop_requested{false};
+  std::signal(SIGINT, [](int) { stop_requested = true; });
+  std::signal(SIGTERM, [](int) { stop_requested = true; });
 
   anycost_studio::Studio studio(std::move(g), model, std::move(directions), std::move(encoder), o);
   anycost_studio::StudioServer server(studio, anycost_studio::page_html);
@@ -110,23 +131,19 @@ int run_studio(const StudioFlags& f) {
   std::fflush(stdout);
 
   std::atomic<bool> done{false};
-  std::thread waiter([&] {
-    const timespec tick{0, 200'000'000};
-    while (!done) {
-      if (sigtimedwait(&stop_signals, nullptr, &tick) > 0) {
-        std::printf("  stopping\n");
-        std::fflush(stdout);
-        while (!done) {  // again until run() returns: a signal may come before it listens
-          server.stop();
-          std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-        return;
-      }
+  std::thread watcher([&] {
+    while (!done && !stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (done) return;
+    std::printf("  stopping\n");
+    std::fflush(stdout);
+    while (!done) {  // again until run() returns: a signal may come before it listens
+      server.stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   });
   server.run();
   done = true;
-  waiter.join();
+  watcher.join();
   return 0;
 }
 

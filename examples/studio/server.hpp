@@ -144,7 +144,7 @@ class StudioServer {
   }
 
   nlohmann::json render_json(const Render& r) const {
-    nlohmann::json c = {{"describe", r.cfg.describe() + " @ " + std::to_string(r.cfg.resolution())},
+    nlohmann::json c = {{"describe", r.cfg.describe()},
                         {"resolution", r.cfg.resolution()}, {"channels", r.cfg.channels()}, {"macs", r.macs}};
     if (r.predicted_ms) c["predicted_ms"] = *r.predicted_ms;
     return {{"png", png_data_url(r.image)}, {"ms", r.ms}, {"macs", r.macs}, {"config", c}};
@@ -329,7 +329,7 @@ class StudioServer {
         preview.predicted_ms = predicted;
         const Render final = studio_.render(w, studio_.full());
         const std::int64_t R = final.image.size(1), r = preview.image.size(1);
-        const Tensor up = upscale_nearest(preview.image, R / r);
+        const Tensor up = upscale_nearest(preview.image.unsqueeze(0), R / r).select(0, 0);
         // Consistency as training measures it: the full render brought down to the preview's resolution.
         const Tensor down = r == R ? final.image
                                    : resize_bilinear(Var(final.image.unsqueeze(0)), r, r, AlignCorners::yes).data().select(0, 0);

@@ -231,13 +231,6 @@ inline std::map<std::string, std::vector<double>> load_directions(const std::fil
 
 // ---- image helpers ------------------------------------------------------------------------------------------
 
-// [3, h, w] repeated k times along both axes: a preview at the full size, unblurred.
-inline Tensor upscale_nearest(const Tensor& x, std::int64_t k) {
-  if (k == 1) return x;
-  const std::int64_t c = x.size(0), h = x.size(1), w = x.size(2);
-  return x.contiguous().reshape({c, h, 1, w, 1}).expand({c, h, k, w, k}).contiguous().reshape({c, h * k, w * k});
-}
-
 inline double psnr(const Tensor& a, const Tensor& b) {  // images in [-1, 1]: peak-to-peak 2
   const double mse = mean(square(Var(a) - Var(b))).data().item();
   return 10 * std::log10(4.0 / std::max(mse, 1e-20));

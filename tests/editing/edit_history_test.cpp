@@ -34,7 +34,7 @@ editing::HistoryShape history_shape() {
 
 }  // namespace
 
-TEST_CASE("edit history: push, undo, redo; a new step drops the redo tail") {
+TEST_CASE("edit history: push, undo, redo, and a new step drops the redo tail") {
   EditHistory h;
   CHECK(h.empty());
   CHECK_FALSE(h.can_undo());
@@ -61,7 +61,7 @@ TEST_CASE("edit history: push, undo, redo; a new step drops the redo tail") {
   CHECK(h.position() == 1);
 }
 
-TEST_CASE("edit history: an unchanged state adds no step; zero strengths are no edit; the cap drops the oldest") {
+TEST_CASE("edit history: an unchanged state adds no step, zero strengths are no edit, the cap drops the oldest") {
   EditHistory h(3);
   const auto a = history_base(1), b = history_base(1);  // equal numbers, different bases
   CHECK(h.push({a, {{"smile", 0.0}}}));

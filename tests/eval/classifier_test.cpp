@@ -132,7 +132,7 @@ TEST_CASE("classifier: a few Adam steps learn synthetic labels", "[eval][classif
   CHECK(last < 0.6 * first);  // measured: 0.80 -> 0.51 after 40 steps
 }
 
-TEST_CASE("classifier: train_classifier on a generated folder; unlabelled images are named", "[eval][classifier]") {
+TEST_CASE("classifier: train_classifier on a generated folder, naming unlabelled images are named", "[eval][classifier]") {
   anycost_test::TempDir dir;
   const auto files = test::write_image_folder(dir.path() / "images", 24, 16, 3);
   // Label "wide": the file index is even; skin tone index % 6. (Arbitrary: the point is the plumbing.)

@@ -68,7 +68,7 @@ TEST_CASE("attribute agreement: per-label fraction of same-sign logits, and its 
   CHECK_THROWS_AS(m.add(Tensor::from_vector<float>({1.0f, 2.0f}, {1, 2}), Tensor::from_vector<float>({1.0f}, {1, 1})), ShapeError);
 }
 
-TEST_CASE("eval_configs: ratios at full resolution, full width below; the grid", "[eval][evaluate]") {
+TEST_CASE("eval_configs: ratios at full resolution, full width below, and the grid", "[eval][evaluate]") {
   const auto key = [](const std::vector<EvalConfig>& v) {
     std::vector<std::pair<double, int>> out;
     for (const auto& c : v) out.emplace_back(c.ratio, c.resolution);

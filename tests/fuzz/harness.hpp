@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "anycost/editing/edit_history.hpp"
+#include "anycost/io/bounded_json.hpp"
 #include "anycost/io/image.hpp"
 #include "anycost/io/safetensors.hpp"
 #include "anycost/models/evolve_config.hpp"
@@ -119,6 +121,40 @@ inline int train_config(const std::uint8_t* data, std::size_t size) {
              again.generator.resolution == c.generator.resolution && again.generator.channels == c.generator.channels &&
              again.d_channels == c.d_channels && again.n_res == c.n_res,
          "stored config parses to another run");
+  return 0;
+}
+
+// Studio edit histories (JSON a browser uploads): parsed within the studio's limits; an accepted history has
+// 1..max entries, a valid position, bases of the declared shape with finite values, and writes back to JSON
+// that reads to the same history.
+inline int edit_history(const std::uint8_t* data, std::size_t size) {
+  anycost::editing::HistoryShape shape;
+  shape.model = "fuzz";
+  shape.n_style = 2;
+  shape.style_dim = 3;
+  shape.directions = {"age", "smile"};
+  shape.max_strength = 5;
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  anycost::editing::EditHistory h;
+  try {
+    h = anycost::editing::history_from_json(anycost::io::parse_json_bounded(text, {1 << 20, 8}, "fuzz input"), shape, 64);
+  } catch (const anycost::FormatError&) {
+    return 0;
+  }
+  expect(h.size() >= 1 && h.size() <= 64 && h.position() < h.size(), "accepted a history with a bad size or position");
+  for (const auto& e : h.entries()) {
+    const anycost::Tensor& w = e.base->wplus;
+    expect(w.dim() == 3 && w.size(0) == 1 && w.size(1) == 2 && w.size(2) == 3, "a base has the wrong shape");
+    for (float v : w.to_vector<float>()) expect(std::isfinite(v), "a base holds a non-finite value");
+    for (const auto& [name, strength] : e.edits)
+      expect(shape.directions.count(name) && std::abs(strength) <= 5 && strength != 0, "an edit escaped the checks");
+  }
+  const auto again = anycost::editing::history_from_json(anycost::editing::history_to_json(h, "fuzz"), shape, 64);
+  expect(again.size() == h.size() && again.position() == h.position(), "a written history reads back differently");
+  for (std::size_t i = 0; i < h.size(); ++i)
+    expect(again.entries()[i].edits == h.entries()[i].edits &&
+               again.entries()[i].base->wplus.to_vector<float>() == h.entries()[i].base->wplus.to_vector<float>(),
+           "entry " + std::to_string(i) + " changes when written and read back");
   return 0;
 }
 

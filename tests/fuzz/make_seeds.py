@@ -93,3 +93,16 @@ put("train_config", "every_key.json", """// every section
   "checkpoint": {"every": 3, "keep": 2}, "samples": {"every": 4, "n": 2}, "log": {"every_seconds": 0},
   "data": {"workers": 1, "prefetch": 2, "cache_mb": 0, "xflip": false}}""")
 put("train_config", "multiplier.json", '{"steps": {"2": 5}, "generator": {"resolution": 64, "channel_multiplier": 0.25, "channel_max": 64}}')
+
+# Studio edit histories for the harness's shape (model "fuzz", W+ 2 x 3, directions age and smile).
+history = {"format": "anycost-studio-history", "version": 1, "model": "fuzz", "position": 1,
+           "bases": [{"source": "seed", "seed": 42, "wplus": [[0.5, -1, 2], [0, 0.25, -0.125]]},
+                     {"source": "upload", "wplus": [[1, 1, 1], [-1, -1, -1]]}],
+           "entries": [{"base": 0, "edits": {}}, {"base": 0, "edits": {"smile": 1.5, "age": -2}},
+                       {"base": 1, "edits": {"age": 0}}]}
+put("edit_history", "three_entries.json", json.dumps(history))
+put("edit_history", "one_entry.json", json.dumps(dict(history, position=0, bases=history["bases"][:1],
+                                                      entries=history["entries"][:1])))
+put("edit_history", "bad_index.json", json.dumps(dict(history, entries=[{"base": 7, "edits": {}}], position=0)))
+put("edit_history", "bad_strength.json", json.dumps(dict(history, entries=[{"base": 0, "edits": {"smile": 99}}], position=0)))
+put("edit_history", "other_model.json", json.dumps(dict(history, model="other")))

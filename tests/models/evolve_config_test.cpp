@@ -33,7 +33,7 @@ TEST_CASE("evolve configs: the official flexible search results load as sub-netw
              Contains("budget \"") && Contains("channels, allowed 1 to 256"));
 }
 
-TEST_CASE("evolve configs: write then read gives the same entries; a failed write leaves the old file", "[evolve]") {
+TEST_CASE("evolve configs: write then read gives the same entries, and a failed write leaves the old file", "[evolve]") {
   const ChannelTable t = ChannelTable::stylegan2(64, 1.0, 128);
   const std::vector<EvolveEntry> e = {{"2M", t.uniform(0.25, 32), 2000000, 0.25}, {"9M", t.full(), 9000000, 0.0},
                                       {"5M", t.flexible({128, 128, 96, 128, 64, 64, 32, 16, 8, 16}), 5000000, 0.125}};

@@ -62,3 +62,14 @@ TEST_CASE("resize_bilinear: 256 -> 128 through matmul is fast", "[ops][resize]")
   // Every output is a convex combination: the gradient of sum(y) sums to the number of outputs.
   CHECK(sum(x.grad()).item() == Approx(4.0 * 3 * 128 * 128).epsilon(1e-5));
 }
+
+TEST_CASE("upscale_nearest repeats every pixel k x k; k = 1 is the identity; bad inputs throw", "[ops][resize]") {
+  const Tensor x = Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {1, 1, 2, 3});
+  const Tensor y = upscale_nearest(x, 2);
+  REQUIRE(y.shape() == Shape{1, 1, 4, 6});
+  CHECK(y.to_vector<float>() == std::vector<float>{1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3,  //
+                                                   4, 4, 5, 5, 6, 6, 4, 4, 5, 5, 6, 6});
+  CHECK(upscale_nearest(x, 1).to_vector<float>() == x.to_vector<float>());
+  CHECK_THROWS_WITH(upscale_nearest(Tensor::zeros({2, 3}), 2), Catch::Contains("expected [N, C, H, W]"));
+  CHECK_THROWS_WITH(upscale_nearest(x, 0), Catch::Contains("a factor >= 1"));
+}

@@ -132,7 +132,7 @@ std::string png_bytes(const Tensor& image) {
 
 }  // namespace
 
-TEST_CASE("studio server: the page, the model's info and unguessable sessions") {
+TEST_CASE("server: the page, the model's info and unguessable sessions") {
   TestStudio t;
   auto c = t.client();
   auto page = c.Get("/");
@@ -169,7 +169,7 @@ TEST_CASE("studio server: the page, the model's info and unguessable sessions") 
   CHECK(ne["error"].get<std::string>().find("no such endpoint: GET /api/nothing") != std::string::npos);
 }
 
-TEST_CASE("studio server: seed, live previews at any width and resolution, commit, undo/redo, reset") {
+TEST_CASE("server: seed, live previews at any width and resolution, commit, undo/redo, reset") {
   TestStudio t;
   auto c = t.client();
   const std::string s = new_session(c);
@@ -243,7 +243,7 @@ TEST_CASE("studio server: seed, live previews at any width and resolution, commi
   CHECK(tiny["config"]["resolution"] == 8);
 }
 
-TEST_CASE("studio server: sessions do not see each other") {
+TEST_CASE("server: sessions do not see each other") {
   TestStudio t;
   auto c = t.client();
   const std::string a = new_session(c), b = new_session(c);
@@ -259,7 +259,7 @@ TEST_CASE("studio server: sessions do not see each other") {
   CHECK(mean_abs_diff(data_url_image(pa["png"]), data_url_image(pb["png"])) > 1e-3);
 }
 
-TEST_CASE("studio server: finalize renders the full generator beside the preview; download is a PNG") {
+TEST_CASE("server: finalize renders the full generator beside the preview, and download gives a PNG") {
   TestStudio t;
   auto c = t.client();
   const std::string s = new_session(c);
@@ -287,7 +287,7 @@ TEST_CASE("studio server: finalize renders the full generator beside the preview
   CHECK(mean_abs_diff(downloaded, final) == 0);
 }
 
-TEST_CASE("studio server: an upload is projected into W+ and becomes the image being edited") {
+TEST_CASE("server: an upload is projected into W+ and becomes the image being edited") {
   TestStudio t;
   auto c = t.client();
   const std::string s = new_session(c);
@@ -322,7 +322,7 @@ TEST_CASE("studio server: an upload is projected into W+ and becomes the image b
   CHECK(mean_abs_diff(data_url_image(preview["png"]), target) < mean_abs_diff(mean_render, target));
 }
 
-TEST_CASE("studio server: hostile uploads get 4xx with a clear message") {
+TEST_CASE("server: hostile uploads get 4xx with a clear message") {
   TestStudio t;
   auto c = t.client();
   const std::string s = new_session(c);
@@ -349,7 +349,7 @@ TEST_CASE("studio server: hostile uploads get 4xx with a clear message") {
   CHECK(ok == 200);
 }
 
-TEST_CASE("studio server: hostile requests get 4xx with a clear message and the server stays up") {
+TEST_CASE("server: hostile requests get 4xx with a clear message and the server stays up") {
   TestStudio t;
   auto c = t.client();
   const std::string s = new_session(c);
@@ -409,7 +409,7 @@ TEST_CASE("studio server: hostile requests get 4xx with a clear message and the 
   CHECK(alive == 200);
 }
 
-TEST_CASE("studio server: the edit history saves and loads into another session") {
+TEST_CASE("server: the edit history saves and loads into another session") {
   TestStudio t;
   auto c = t.client();
   const std::string a = new_session(c), b = new_session(c);

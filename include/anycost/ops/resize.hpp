@@ -1,4 +1,5 @@
-// Bilinear resizing of NCHW images (torch.nn.functional.interpolate(mode='bilinear') with an explicit size).
+// Bilinear resizing of NCHW images (torch.nn.functional.interpolate(mode='bilinear') with an explicit size),
+// and integer nearest-neighbour upscaling for display.
 //
 // Bilinear interpolation is separable and linear, so it is written as two matrix products with small constant
 // interpolation matrices: out = A_h · x · A_w^T, A_h [out_h, H], A_w [out_w, W] (two non-zeros per row). Built
@@ -68,6 +69,17 @@ inline Var resize_bilinear(const Var& x, std::int64_t out_h, std::int64_t out_w,
     y = matmul(ah, reshape(y, Shape{n * c, h, out_w}));  // [N*C, out_h, out_w]
   }
   return reshape(y, Shape{n, c, out_h, out_w});
+}
+
+// Nearest-neighbour upscaling of x [N, C, H, W] by an integer factor k (each pixel repeated k x k): a
+// low-resolution preview shown at full size without blurring what the sub-network produced. A new tensor
+// (x itself when k is 1); not differentiable (display only).
+inline Tensor upscale_nearest(const Tensor& x, std::int64_t k) {
+  ANYCOST_CHECK(x.dim() == 4 && k >= 1, ShapeError, "upscale_nearest: expected [N, C, H, W] and a factor >= 1, got ",
+                x.shape(), " and ", k);
+  if (k == 1) return x;
+  const std::int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  return x.contiguous().reshape({n, c, h, 1, w, 1}).expand({n, c, h, k, w, k}).contiguous().reshape({n, c, h * k, w * k});
 }
 
 ANYCOST_NAMESPACE_END
