@@ -63,7 +63,7 @@ TEST_CASE("resize_bilinear: 256 -> 128 through matmul is fast", "[ops][resize]")
   CHECK(sum(x.grad()).item() == Approx(4.0 * 3 * 128 * 128).epsilon(1e-5));
 }
 
-TEST_CASE("upscale_nearest repeats every pixel k x k; k = 1 is the identity; bad inputs throw", "[ops][resize]") {
+TEST_CASE("upscale_nearest repeats every pixel k x k, is the identity at k = 1 and refuses bad inputs", "[ops][resize]") {
   const Tensor x = Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {1, 1, 2, 3});
   const Tensor y = upscale_nearest(x, 2);
   REQUIRE(y.shape() == Shape{1, 1, 4, 6});
