@@ -74,6 +74,22 @@ equal)
     cmp "$work/two_a/$f.safetensors" "$work/two_b/$f.safetensors" || fail "two 2-rank runs differ in $f"
     echo "$f: two 2-rank runs are bit-identical"
   done
+  # Refusals end every rank with the message (MPI_Abort): a per-rank batch that breaks the stddev groups, and
+  # (found on rank 0 alone) an output folder that holds a run already.
+  sed 's/"batch": 8/"batch": 4/' "$work/run.json" > "$work/batch4.json"
+  if timeout 60 "$mpirun" "${mpiflags[@]}" -np 2 "$anycost" train --config "$work/batch4.json" --data "$work/data" \
+      --out "$work/b4" --threads 1 > "$work/b4.log" 2>&1; then
+    fail "batch 4 over 2 ranks was accepted"
+  fi
+  grep -q "not a multiple of 4, the discriminator's minibatch-stddev group" "$work/b4.log" ||
+    { cat "$work/b4.log"; fail "no message for batch 4 over 2 ranks"; }
+  echo "batch 4 over 2 ranks: refused ($(grep -m1 -o 'the batch 4 over 2 ranks[^(]*' "$work/b4.log"))"
+  if timeout 60 "$mpirun" "${mpiflags[@]}" -np 2 "$anycost" train --config "$work/run.json" --data "$work/data" \
+      --out "$work/two_a" --threads 1 > "$work/again.log" 2>&1; then
+    fail "a second run into the same folder was accepted"
+  fi
+  grep -q "already holds a run" "$work/again.log" || { cat "$work/again.log"; fail "no message for an existing run"; }
+  echo "existing run folder: refused on every rank"
   for it in 1 14; do  # the logged losses of both runs (rank 0 prints the means over the ranks)
     a=$(grep "iter $it/14 " "$work/one.log" | sed 's/.*img\/s | ETA [^|]*| //')
     b=$(grep "iter $it/14 " "$work/two_a.log" | sed 's/.*img\/s | ETA [^|]*| //')
