@@ -1,9 +1,13 @@
 // The data-parallel pieces that need no MPI (train/communicator.hpp): the shards of a global batch keep the
 // discriminator's minibatch-stddev groups, bad batch / rank combinations are refused with a reason, and the
-// bucketed gradient average copies every gradient back in place of the original. The collectives across real
+// loader reads a rank's rows of every global batch, the bucketed gradient average copies every gradient back in place of the original. The collectives across real
 // ranks are tested under mpirun (tests/mpi, label mpi).
 #include <catch2/catch.hpp>
 
+#include "io/io_test_support.hpp"
+#include "support/image_folder_fixture.hpp"
+
+#include "anycost/io/batch_loader.hpp"
 #include "anycost/nn/minibatch_stddev.hpp"
 #include "anycost/ops/random.hpp"
 #include "anycost/train/communicator.hpp"
@@ -82,4 +86,28 @@ TEST_CASE("average_gradients: one rank does nothing; buckets copy every gradient
     CHECK(c.grad().data().to_vector<float>() == gc);
     CHECK_FALSE(b.grad().defined());
   }
+}
+
+TEST_CASE("BatchLoader rows: a rank reads its rows of every global batch, nothing else", "[train][parallel]") {
+  anycost_test::TempDir dir;
+  anycost::test::write_image_folder(dir / "data", 10, 8, /*seed=*/4);
+  const io::ImageFolder folder({dir / "data", {8, 4}});
+  io::LoaderOptions all_rows, shard;
+  all_rows.workers = shard.workers = 2;
+  shard.rows = train::shard_rows(8, 1, 2, 4);  // {1, 3, 5, 7}
+  io::BatchLoader whole(folder, 8, 7, {}, all_rows), part(folder, 8, 7, {}, shard);
+  for (int k = 0; k < 3; ++k) {  // across an epoch boundary (10 images, batch 8)
+    const io::Batch a = whole.next(), b = part.next();
+    CHECK(a.next == b.next);
+    REQUIRE(b.files.size() == 4);
+    for (std::size_t i = 0; i < 4; ++i) {
+      CHECK(b.files[i] == a.files[static_cast<std::size_t>(shard.rows[i])]);
+      CHECK(b.flipped[i] == a.flipped[static_cast<std::size_t>(shard.rows[i])]);
+    }
+    for (std::size_t r = 0; r < a.images.size(); ++r)
+      CHECK(b.images[r].to_vector<float>() == train::take_rows(a.images[r], shard.rows).to_vector<float>());
+  }
+  io::LoaderOptions bad;
+  bad.rows = {8};
+  CHECK_THROWS_WITH(io::BatchLoader(folder, 8, 7, {}, bad), Catch::Contains("row 8 is outside a batch of 8"));
 }

@@ -20,9 +20,10 @@
 // (same thread count).
 //
 // Data-parallel training (TrainerOptions::comm, train/communicator.hpp; `mpirun -np K anycost train`): every
-// rank builds the same models from the same seeds, reads the same global batch from the data order and keeps
-// its shard of the rows (steps.hpp); gradients and losses are averaged over the ranks before every optimiser
-// step, so the ranks hold the same weights throughout (checked at every checkpoint). Rank 0 alone logs, writes
+// rank builds the same models from the same seeds, reads only its shard of the rows of each global batch of
+// the data order (io::LoaderOptions::rows) and draws the random numbers of the whole batch (steps.hpp);
+// gradients and losses are averaged over the ranks before every optimiser step, so the ranks hold the same
+// weights throughout (checked at every checkpoint). Rank 0 alone logs, writes
 // samples, checkpoints and the final files; the others wait for each checkpoint to be complete (a barrier),
 // so a roll-back or a resume finds the same newest checkpoint on every rank (the run folder must be on a
 // file system every rank sees). The global batch ("batch") must be divisible by K, and batch / K by 4 (the
@@ -145,7 +146,7 @@ class Trainer {
   // One iteration's steps; false after a failure (the state was rolled back).
   bool iterate(std::int64_t it, const io::Batch& batch, StepLosses& out) {
     std::vector<Tensor> real;
-    for (const Tensor& t : batch.images) real.push_back((comm_ ? take_rows(t, rows_) : t).to(o_.device));
+    for (const Tensor& t : batch.images) real.push_back(t.to(o_.device));  // this rank's rows (loader_options)
     out = {};
     const StepContext ctx{c_, s_.stage, it, s_.g, s_.d, s_.has_teacher() ? &s_.teacher : nullptr,
                           lpips_ ? &*lpips_ : nullptr, comm_};
@@ -265,6 +266,7 @@ class Trainer {
     lo.workers = c_.workers;
     lo.prefetch = c_.prefetch;
     lo.xflip = c_.xflip;
+    if (comm_) lo.rows = rows_;  // each rank decodes only its shard of every global batch
     return lo;
   }
 
