@@ -3,13 +3,18 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include <anycost/io/safetensors.hpp>
 #include <anycost/train.hpp>
+#ifdef ANYCOST_WITH_MPI
+#include <anycost/train/mpi_communicator.hpp>
+#endif
 
 #include "common.hpp"
 
@@ -22,6 +27,7 @@ struct TrainFlags {
   bool resume = false;
   Device device = Device::cpu();
   int threads = 0;
+  std::string distributed = "auto";
 };
 
 CLI::App* add_train(CLI::App& app, TrainFlags& f) {
@@ -34,8 +40,13 @@ CLI::App* add_train(CLI::App& app, TrainFlags& f) {
       "RUN_DIR/samples/ and, at the end, RUN_DIR/generator.safetensors (g_ema, for 'anycost generate --model').\n"
       "Ctrl-C (SIGINT) or SIGTERM writes a checkpoint and stops; --resume continues exactly.\n"
       "\n"
-      "example:\n"
-      "  anycost train --config examples/configs/tiny.json --data my_images --out runs/tiny");
+      "Data-parallel: under 'mpirun -np K' (OpenMPI, MPICH) each rank trains on batch / K of every global batch\n"
+      "and the gradients are averaged; rank 0 prints and writes. batch must be a multiple of 4 K. A rank that\n"
+      "fails or dies stops the job; --resume (under mpirun again) continues from the last checkpoint.\n"
+      "\n"
+      "example: one process, then 2 MPI ranks\n"
+      "  anycost train --config examples/configs/tiny.json --data my_images --out runs/tiny\n"
+      "  mpirun -np 2 anycost train --config examples/configs/tiny.json --data my_images --out runs/tiny2 --threads 1");
   cmd->add_option("--config", f.config,
                   "the run's JSON config (required; with --resume: optional, must match the run's)")
       ->check(CLI::ExistingFile)
@@ -52,14 +63,47 @@ CLI::App* add_train(CLI::App& app, TrainFlags& f) {
   cmd->add_option("--threads", f.threads, "CPU threads (default: all); the same K gives bit-identical runs")
       ->check(at_least_one)
       ->option_text("K");
+  cmd->add_option("--distributed", f.distributed,
+                  "data-parallel engine: auto (MPI when started by mpirun with more than one rank; default), "
+                  "mpi, or none")
+      ->check(CLI::IsMember({"auto", "mpi", "none"}))
+      ->option_text("auto|mpi|none");
   return cmd;
+}
+
+// The communicator --distributed asks for (null: one process).
+std::unique_ptr<train::Communicator> make_communicator(const std::string& mode) {
+#ifdef ANYCOST_WITH_MPI
+  if (mode == "mpi" || (mode == "auto" && train::MpiCommunicator::launched()))
+    return std::make_unique<train::MpiCommunicator>();
+#else
+  if (mode == "mpi") throw UsageError("--distributed mpi: this anycost was built without MPI (install libopenmpi-dev and rebuild)");
+  if (mode == "auto" && std::getenv("OMPI_COMM_WORLD_SIZE") && std::atoi(std::getenv("OMPI_COMM_WORLD_SIZE")) > 1)
+    throw UsageError("started by mpirun with several ranks, but this anycost was built without MPI (install "
+                     "libopenmpi-dev and rebuild, or pass --distributed none to train one independent run per rank)");
+#endif
+  return nullptr;
 }
 
 std::atomic<bool> stop_requested{false};
 
+int run_train_on(const TrainFlags& f, train::Communicator* comm);
+
 int run_train(const TrainFlags& f) {
   if (f.config.empty() && !f.resume) throw UsageError("--config is required (optional only with --resume)");
   if (f.threads > 0) set_num_threads(f.threads);
+  const std::unique_ptr<train::Communicator> comm = make_communicator(f.distributed);
+  if (!comm || comm->size() == 1) return run_train_on(f, comm.get());
+  // Several ranks: an error on one must end all of them (the others would wait in a collective forever).
+  try {
+    return run_train_on(f, comm.get());
+  } catch (const std::exception& e) {
+    comm->abort(std::string("anycost: error: ") + e.what() + "\n(data-parallel run: all ranks stopped)", 1);
+  }
+  return 1;  // not reached: abort() ends the process
+}
+
+int run_train_on(const TrainFlags& f, train::Communicator* comm) {
   train::TrainConfig cfg;
   if (!f.config.empty()) {
     cfg = train::load_train_config(f.config);
@@ -76,6 +120,7 @@ int run_train(const TrainFlags& f) {
   opts.resume = f.resume;
   opts.device = f.device;
   opts.stop = &stop_requested;
+  opts.comm = comm;
   train::Trainer trainer(cfg, opts);
   trainer.run();
   return 0;

@@ -2,6 +2,7 @@
 // and the trainer that drives them.
 #pragma once
 
+#include "anycost/train/communicator.hpp"
 #include "anycost/train/config.hpp"
 #include "anycost/train/progress.hpp"
 #include "anycost/train/state.hpp"

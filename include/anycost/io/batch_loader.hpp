@@ -22,6 +22,9 @@
 //     next() returns them strictly in order. An error while preparing batch k is rethrown by the next() that
 //     would return batch k; the loader is then broken (every later next() rethrows it, position() stays at
 //     batch k), and a new loader built from position() retries.
+//   * Rows (LoaderOptions::rows, data-parallel training): when given, every batch holds only those rows of
+//     the B samples above, in that order (a rank's shard, train/communicator.hpp shard_rows); the order, flips
+//     and positions are those of the whole batch, and the other rows are never read.
 //   * Destruction stops the workers after the sample each is preparing and joins them (no detached thread).
 //   * The folder must outlive the loader. A position is only meaningful for a folder with the same files.
 #pragma once
@@ -59,6 +62,7 @@ struct LoaderOptions {
   int workers = 4;    // threads that decode and resize (>= 1)
   int prefetch = 4;   // batches prepared ahead of the consumer (>= 1)
   bool xflip = true;  // random horizontal flips, p = 1/2 (the official trainer always flips)
+  std::vector<std::int64_t> rows = {};  // empty: every row of a batch; else only these rows of each batch
 };
 
 struct Batch {
@@ -103,6 +107,9 @@ class BatchLoader {
     ANYCOST_CHECK(opts.workers >= 1, ValueError, "BatchLoader: workers must be >= 1, got ", opts.workers);
     ANYCOST_CHECK(opts.prefetch >= 1, ValueError, "BatchLoader: prefetch must be >= 1, got ", opts.prefetch);
     ANYCOST_CHECK(n_ <= std::uint64_t{1} << 32, ValueError, "BatchLoader: ", n_, " images, at most 2^32");
+    for (std::int64_t r : opts.rows)
+      ANYCOST_CHECK(r >= 0 && r < batch, ValueError, "BatchLoader: row ", r, " is outside a batch of ", batch);
+    local_ = opts.rows.empty() ? batch : static_cast<std::int64_t>(opts.rows.size());
     ANYCOST_CHECK(start.index < n_, ValueError, "BatchLoader: start position (", start, ") is past the ", n_,
                   " images of '", folder.root().string(), "'");
     ANYCOST_CHECK(start.epoch <= (~std::uint64_t{0} - start.index) / n_ - 1, ValueError,
@@ -177,10 +184,10 @@ class BatchLoader {
     auto [it, fresh] = slots_.try_emplace(k);
     if (fresh) {
       Slot& s = it->second;
-      for (int r : folder_.resolutions()) s.images.push_back(Tensor::empty(Shape{batch_, 3, r, r}, DType::float32));
-      s.files.assign(static_cast<std::size_t>(batch_), 0);
-      s.flipped.assign(static_cast<std::size_t>(batch_), 0);
-      s.remaining = batch_;
+      for (int r : folder_.resolutions()) s.images.push_back(Tensor::empty(Shape{local_, 3, r, r}, DType::float32));
+      s.files.assign(static_cast<std::size_t>(local_), 0);
+      s.flipped.assign(static_cast<std::size_t>(local_), 0);
+      s.remaining = local_;
     }
     return it->second;
   }
@@ -209,7 +216,7 @@ class BatchLoader {
 
   void work() {
     std::unique_lock<std::mutex> lock(mutex_);
-    const std::uint64_t b = static_cast<std::uint64_t>(batch_);
+    const std::uint64_t b = static_cast<std::uint64_t>(local_);  // samples prepared per batch
     for (;;) {
       const auto ahead = static_cast<std::uint64_t>(opts_.prefetch);
       work_cv_.wait(lock, [&] { return stop_ || next_item_ / b < consumed_ + ahead; });
@@ -217,7 +224,8 @@ class BatchLoader {
       const std::uint64_t item = next_item_++, k = item / b;
       const auto slot_index = static_cast<std::size_t>(item % b);
       Slot& slot = slot_locked(k);  // map nodes stay put until next() extracts the finished slot
-      const std::uint64_t g = start_ + item, epoch = g / n_, index = g % n_;
+      const std::uint64_t row = opts_.rows.empty() ? item % b : static_cast<std::uint64_t>(opts_.rows[slot_index]);
+      const std::uint64_t g = start_ + k * static_cast<std::uint64_t>(batch_) + row, epoch = g / n_, index = g % n_;
       const auto perm = permutation_locked(epoch);
       std::vector<float*> dst;
       for (const Tensor& t : slot.images) dst.push_back(t.data<float>());
@@ -252,6 +260,7 @@ class BatchLoader {
   const std::uint64_t seed_;
   const LoaderOptions opts_;
   const std::uint64_t n_;
+  std::int64_t local_ = 0;   // rows per batch (batch_ unless opts_.rows)
   std::uint64_t start_ = 0;  // global sample number of the first batch
 
   mutable std::mutex mutex_;

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cmath>
+#include <functional>
 
 #include "anycost/autograd/engine.hpp"
 #include "anycost/ops/elementwise.hpp"
@@ -30,8 +31,10 @@ struct PathLengthResult {
 };
 
 // With an explicit projection y (the images' shape).
+// `batch_mean`, when given, maps this batch's mean path length to the one the update uses (data-parallel
+// training: the mean over every rank's shard, train/steps.hpp path_step).
 inline PathLengthResult path_length(const Var& fake_images, const Var& wplus, double mean_path_length, const Tensor& y,
-                                    double decay = 0.01) {
+                                    double decay = 0.01, const std::function<double(double)>& batch_mean = {}) {
   ANYCOST_CHECK(fake_images.defined() && fake_images.dim() == 4, ShapeError,
                 "path_length: expects [B, C, H, W] images, got ", fake_images.defined() ? fake_images.shape() : Shape{});
   ANYCOST_CHECK(wplus.defined() && wplus.dim() == 3 && wplus.size(0) == fake_images.size(0), ShapeError,
@@ -46,8 +49,9 @@ inline PathLengthResult path_length(const Var& fake_images, const Var& wplus, do
   const Var projected = sum(fake_images * Var(y.to(fake_images.dtype()).to(fake_images.device())));
   const Var j = grad({projected}, {wplus}, {}, {.create_graph = true})[0];
   const Var lengths = sqrt(mean(sum(square(j), {2}), {1}));
-  const double batch_mean = mean(lengths).detach().item();
-  const double new_mean = mean_path_length + decay * (batch_mean - mean_path_length);
+  double local_mean = mean(lengths).detach().item();
+  if (batch_mean) local_mean = batch_mean(local_mean);
+  const double new_mean = mean_path_length + decay * (local_mean - mean_path_length);
   PathLengthResult r;
   r.penalty = mean(square(lengths - new_mean));
   r.mean = new_mean;

@@ -77,6 +77,9 @@ struct DiscriminatorConfig {
 
 class Discriminator {
  public:
+  // The minibatch-stddev group size (samples grouped within a batch; train/communicator.hpp shard_rows).
+  static constexpr std::int64_t stddev_group = 4;
+
   Discriminator() = default;
   // Initialised as the reference: conv and linear weights N(0, 1), biases 0, the AdaptiveModulate layers
   // U(+-1/sqrt(arch_dim)), all drawn from Rng(seed).
@@ -134,7 +137,7 @@ class Discriminator {
     Var out = from_rgb[static_cast<std::size_t>(idx)].forward(images);
     for (std::size_t i = static_cast<std::size_t>(idx); i < blocks.size(); ++i)
       out = blocks[i].forward(out, blocks[i].modulated() ? arch : Var());
-    out = nn::minibatch_stddev(out, 4);
+    out = nn::minibatch_stddev(out, stddev_group);
     out = final_conv.forward(out);
     out = reshape(contiguous(out), {out.size(0), out.numel() / out.size(0)});
     return final_linear1.forward(final_linear0.forward(out));

@@ -14,7 +14,14 @@
 //
 // Every random decision of iteration i comes from its own counter-based stream Rng(stream_seed(seed, i, kind)),
 // so a run is a function of (config, seed, data) alone and resuming needs no generator state beyond the
-// iteration number. Every step checks its loss and its gradients before the optimiser touches a parameter:
+// iteration number.
+//
+// Data parallelism (StepContext::comm, train/communicator.hpp): every rank draws the random numbers of the
+// whole global batch from the same streams, in the same order as one process does, and keeps its shard of
+// the rows (shard_rows: the D-facing batches keep the minibatch-stddev groups of the global batch); each step
+// averages its model's gradients and its loss values over the ranks before the finite check and the optimiser
+// step, and the path-length update uses the mean over all ranks. Without a communicator (or with one rank)
+// nothing is sharded or reduced and the steps are exactly the single-process ones. Every step checks its loss and its gradients before the optimiser touches a parameter:
 // a non-finite value returns false with the parameters unchanged.
 #pragma once
 
@@ -31,6 +38,7 @@
 #include "anycost/models/generator.hpp"
 #include "anycost/ops/reduce.hpp"
 #include "anycost/optim/adam.hpp"
+#include "anycost/train/communicator.hpp"
 #include "anycost/train/config.hpp"
 
 ANYCOST_NAMESPACE_BEGIN
@@ -139,6 +147,16 @@ struct StepContext {
   const models::Discriminator& d;
   const models::Generator* teacher;  // null: no distillation
   const losses::Lpips* lpips;        // null: MSE-only consistency
+  Communicator* comm = nullptr;      // data-parallel ranks; null: one process
+  int ranks() const { return comm ? comm->size() : 1; }
+  // This rank's rows of a global batch of n (group: the minibatch-stddev group of the batches D sees).
+  std::vector<std::int64_t> rows(std::int64_t n, std::int64_t group) const {
+    return shard_rows(n, comm ? comm->rank() : 0, ranks(), group);
+  }
+  // Averages the gradients of `params` and the values `scalars` point to over the ranks (nothing on one).
+  void average(const optim::NamedParameters& params, const std::vector<double*>& scalars) const {
+    if (ranks() > 1) average_gradients(*comm, params, scalars);
+  }
   int n_res() const { return stage == 1 ? 1 : config.n_res; }
   int n_sampled() const { return stage == 1 ? 1 : config.n_sampled_res; }
   Var arch_of(const models::SubnetConfig& cfg) const {
@@ -161,6 +179,19 @@ inline StepDraws draw_step(const StepContext& s, std::int64_t batch, Rng& rng) {
               sample_config(s.g, s.config, s.stage, rng), {}, {}};
   d.noise = s.g.make_noise(batch, rng);
   d.picked = pick_distinct(s.n_res(), s.n_sampled(), rng);
+  return d;
+}
+
+// This rank's shard of draws made for the global batch (the draws themselves with one rank).
+inline StepDraws shard(const StepContext& s, StepDraws d) {
+  if (s.ranks() == 1) return d;
+  const std::vector<std::int64_t> rows = s.rows(d.latents.z1.size(0), models::Discriminator::stddev_group);
+  auto take = [&](Var& v) {
+    if (v.defined()) v = Var(take_rows(v.data(), rows));
+  };
+  take(d.latents.z1);
+  take(d.latents.z2);
+  for (Var& n : d.noise) take(n);
   return d;
 }
 
@@ -190,6 +221,7 @@ inline bool d_step(const StepContext& s, const std::vector<Tensor>& real, const 
   }
   backward(loss);
   out.d = loss.item();
+  s.average(opt.parameters(), {&out.d});
   if (!finite_step(out.d, opt.parameters())) return false;
   opt.step();
   return true;
@@ -205,7 +237,9 @@ inline bool r1_step(const StepContext& s, const std::vector<Tensor>& real, int i
   const Var loss = penalty * (s.config.r1_gamma / 2 * s.config.r1_interval);
   backward(loss);
   out.r1 = penalty.item();
-  if (!finite_step(loss.item(), opt.parameters())) return false;
+  double total = loss.item();
+  s.average(opt.parameters(), {&out.r1, &total});
+  if (!finite_step(total, opt.parameters())) return false;
   opt.step();
   return true;
 }
@@ -240,29 +274,68 @@ inline bool g_step(const StepContext& s, const StepDraws& draws, optim::Adam& op
     loss = loss + c.total;
   }
   backward(loss);
-  if (!finite_step(loss.item(), opt.parameters())) return false;
+  double total = loss.item();
+  s.average(opt.parameters(), {&out.g, &out.mse, &out.lpips, &total});
+  if (!finite_step(total, opt.parameters())) return false;
   opt.step();
   return true;
 }
 
-// Stage 1: the lazy path-length regulariser on batch / batch_shrink fresh samples; `mean` is the running
-// mean (updated only on success).
+// The maps NoiseMode::random draws from `rng` for a batch of `batch` (every layer; Generator::noise_for).
+inline std::vector<Var> random_noise(const models::Generator& g, std::int64_t batch, Rng& rng) {
+  std::vector<Var> maps;
+  for (int l = 0; l < g.num_layers(); ++l) {
+    const std::int64_t n = g.noise_size(l);
+    Rng at(rng.seed());
+    at.reserve(4 * rng.reserve(static_cast<std::uint64_t>(batch * n * n)));
+    maps.emplace_back(randn({batch, 1, n, n}, at, g.dtype(), g.device()));
+  }
+  return maps;
+}
+
+// Stage 1: the lazy path-length regulariser on batch / batch_shrink fresh samples (`batch`: the global batch);
+// `mean` is the running mean (updated only on success). With several ranks the latents, noise maps and
+// projections of the whole path batch are drawn as one process draws them, each rank keeps its contiguous
+// shard, and the running mean is updated with the mean path length over all ranks.
 inline bool path_step(const StepContext& s, std::int64_t batch, Rng& rng, optim::Adam& opt, double& mean,
                       StepLosses& out) {
   const std::int64_t b = std::max<std::int64_t>(1, batch / s.config.pl_batch_shrink);
-  const Latents lat = draw_latents(s.g, b, s.config.mixing, rng);
+  Latents lat = draw_latents(s.g, b, s.config.mixing, rng);
   models::SynthesisOptions so;
-  so.noise = models::NoiseMode::random;
-  so.rng = &rng;
+  std::vector<std::int64_t> rows;
+  if (s.ranks() == 1) {
+    so.noise = models::NoiseMode::random;
+    so.rng = &rng;
+  } else {
+    rows = s.rows(b, 1);
+    lat.z1 = Var(take_rows(lat.z1.data(), rows));
+    if (lat.z2.defined()) lat.z2 = Var(take_rows(lat.z2.data(), rows));
+    so.noise = models::NoiseMode::given;
+    for (const Var& n : random_noise(s.g, b, rng)) so.noise_maps.emplace_back(take_rows(n.data(), rows));
+  }
   opt.zero_grad();
   const Var wplus = styles(s.g, lat);
   const Var fake = s.g.synthesize(wplus, s.g.full_config(), so).image;
-  const losses::PathLengthResult r = losses::path_length(fake, wplus, mean, rng, s.config.pl_decay);
+  losses::PathLengthResult r;
+  if (s.ranks() == 1) {
+    r = losses::path_length(fake, wplus, mean, rng, s.config.pl_decay);
+  } else {
+    // As the Rng overload draws y, for the global batch.
+    const double inv = 1.0 / std::sqrt(static_cast<double>(fake.size(2) * fake.size(3)));
+    const Tensor y_all =
+        Var(Var(randn({b, fake.size(1), fake.size(2), fake.size(3)}, rng, fake.dtype(), fake.device())) * inv).data();
+    r = losses::path_length(fake, wplus, mean, take_rows(y_all, rows), s.config.pl_decay, [&](double m) {
+      s.comm->all_reduce_mean(&m, 1);
+      return m;
+    });
+  }
   const Var loss = r.penalty * (s.config.pl_weight * s.config.pl_interval);
   backward(loss);
   out.path = r.penalty.item();
   out.path_mean = r.mean;
-  if (!finite_step(loss.item(), opt.parameters()) || !std::isfinite(r.mean)) return false;
+  double total = loss.item();
+  s.average(opt.parameters(), {&out.path, &total});
+  if (!finite_step(total, opt.parameters()) || !std::isfinite(r.mean)) return false;
   opt.step();
   mean = r.mean;
   return true;
@@ -270,11 +343,13 @@ inline bool path_step(const StepContext& s, std::int64_t batch, Rng& rng, optim:
 
 // One whole iteration (the order of the official tools/train_gan.py): D step; R1 every r1_interval
 // iterations; G step; path length every pl_interval iterations in stage 1. Stops at the first failure.
+// With several ranks `real` is this rank's shard (rows s.rows(global batch, stddev group)) and the draws are
+// made for the global batch, then sharded the same way.
 inline bool train_iteration(const StepContext& s, const std::vector<Tensor>& real, optim::Adam& g_opt, optim::Adam& d_opt,
                             double& mean_path_length, StepLosses& out) {
-  const std::int64_t batch = real[0].size(0);
+  const std::int64_t batch = real[0].size(0) * s.ranks();
   Rng d_rng = stream(s.config.seed, s.iteration, Stream::d_step);
-  const StepDraws d_draws = draw_step(s, batch, d_rng);
+  const StepDraws d_draws = shard(s, draw_step(s, batch, d_rng));
   if (!d_step(s, real, d_draws, d_opt, out)) return false;
   if (s.config.r1_gamma > 0 && s.iteration % s.config.r1_interval == 0) {
     Rng rng = stream(s.config.seed, s.iteration, Stream::r1);
@@ -283,7 +358,7 @@ inline bool train_iteration(const StepContext& s, const std::vector<Tensor>& rea
       return false;
   }
   Rng g_rng = stream(s.config.seed, s.iteration, Stream::g_step);
-  if (!g_step(s, draw_step(s, batch, g_rng), g_opt, d_opt.parameters(), out)) return false;
+  if (!g_step(s, shard(s, draw_step(s, batch, g_rng)), g_opt, d_opt.parameters(), out)) return false;
   if (s.stage == 1 && s.config.pl_weight > 0 && s.iteration % s.config.pl_interval == 0) {
     Rng rng = stream(s.config.seed, s.iteration, Stream::path);
     if (!path_step(s, batch, rng, g_opt, mean_path_length, out)) return false;

@@ -18,6 +18,16 @@
 // iterations in a row stop the run with a TrainingError. Resuming (TrainerOptions::resume) continues from the
 // newest readable checkpoint and gives the same weights, bit for bit, as a run that was never interrupted
 // (same thread count).
+//
+// Data-parallel training (TrainerOptions::comm, train/communicator.hpp; `mpirun -np K anycost train`): every
+// rank builds the same models from the same seeds, reads only its shard of the rows of each global batch of
+// the data order (io::LoaderOptions::rows) and draws the random numbers of the whole batch (steps.hpp);
+// gradients and losses are averaged over the ranks before every optimiser step, so the ranks hold the same
+// weights throughout (checked at every checkpoint). Rank 0 alone logs, writes
+// samples, checkpoints and the final files; the others wait for each checkpoint to be complete (a barrier),
+// so a roll-back or a resume finds the same newest checkpoint on every rank (the run folder must be on a
+// file system every rank sees). The global batch ("batch") must be divisible by K, and batch / K by 4 (the
+// discriminator's minibatch-stddev group), or the constructor throws a ValueError.
 #pragma once
 
 #include <atomic>
@@ -34,6 +44,7 @@
 #include "anycost/io/image_grid.hpp"
 #include "anycost/models/channel_sort.hpp"
 #include "anycost/models/stage_transfer.hpp"
+#include "anycost/train/communicator.hpp"
 #include "anycost/train/progress.hpp"
 #include "anycost/train/state.hpp"
 #include "anycost/train/steps.hpp"
@@ -57,11 +68,22 @@ struct TrainerOptions {
   // Called after the steps of each iteration with its losses, before they are checked (tests use it to make
   // a value non-finite).
   std::function<void(std::int64_t iteration, StepLosses&)> inspect = {};
+  // Data-parallel ranks (MpiCommunicator, ...); null: one process. Not owned.
+  Communicator* comm = nullptr;
 };
 
 class Trainer {
  public:
   Trainer(TrainConfig config, TrainerOptions options) : c_(std::move(config)), o_(std::move(options)) {
+    if (o_.comm && o_.comm->size() > 1) {
+      comm_ = o_.comm;
+      if (!comm_->is_root()) o_.log = &null_log_;
+      rows_ = shard_rows(c_.batch, comm_->rank(), comm_->size(), models::Discriminator::stddev_group);
+      const std::int64_t path_batch = std::max<std::int64_t>(1, c_.batch / c_.pl_batch_shrink);
+      ANYCOST_CHECK(c_.pl_weight <= 0 || path_batch % comm_->size() == 0, ValueError,
+                    "data-parallel training: the path-length batch (batch / path_length.batch_shrink = ", path_batch,
+                    ") is not divisible by the ", comm_->size(), " ranks");
+    }
     int max_stage = 1;
     for (int s = 1; s <= 3; ++s)
       if (c_.steps[s - 1] > 0) max_stage = s;
@@ -70,6 +92,9 @@ class Trainer {
     folder_.emplace(io::ImageFolderOptions{o_.data, c_.resolutions(max_stage),
                                            static_cast<std::size_t>(c_.cache_mb) << 20});
     log() << "data: " << folder_->size() << " images in '" << o_.data.string() << "'\n";
+    if (comm_)
+      log() << "data-parallel: " << comm_->describe() << ", global batch " << c_.batch << " = " << comm_->size()
+            << " x " << c_.batch / comm_->size() << "\n";
     for (const std::string& s : folder_->skipped()) log() << "data: skipped " << s << "\n";
     if (!c_.lpips.empty()) {
       lpips_.emplace(losses::Lpips::load(c_.lpips));
@@ -90,7 +115,9 @@ class Trainer {
     Progress progress(c_.total_steps(), c_.batch, c_.log_every_seconds);
     StepLosses last;
     while (s_.iteration < c_.total_steps()) {
-      if (o_.stop && o_.stop->load()) {
+      bool stop = o_.stop && o_.stop->load();
+      if (comm_) stop = comm_->any(stop);  // every rank stops at the same iteration
+      if (stop) {
         log() << "stopping at iteration " << s_.iteration << " (resume with --resume)\n";
         break;
       }
@@ -119,13 +146,14 @@ class Trainer {
   // One iteration's steps; false after a failure (the state was rolled back).
   bool iterate(std::int64_t it, const io::Batch& batch, StepLosses& out) {
     std::vector<Tensor> real;
-    for (const Tensor& t : batch.images) real.push_back(t.to(o_.device));
+    for (const Tensor& t : batch.images) real.push_back(t.to(o_.device));  // this rank's rows (loader_options)
     out = {};
     const StepContext ctx{c_, s_.stage, it, s_.g, s_.d, s_.has_teacher() ? &s_.teacher : nullptr,
-                          lpips_ ? &*lpips_ : nullptr};
+                          lpips_ ? &*lpips_ : nullptr, comm_};
     bool ok = train_iteration(ctx, real, *s_.g_optim, *s_.d_optim, s_.mean_path_length, out);
     if (o_.inspect) o_.inspect(it, out);
     ok = ok && all_finite(out);
+    if (comm_) ok = !comm_->any(!ok);  // the losses are reduced already; this covers a local `inspect` too
     if (!ok) {
       roll_back(it, out);
       return false;
@@ -167,23 +195,44 @@ class Trainer {
 
   // ---- set-up --------------------------------------------------------------------------------------------
   void start() {
-    ANYCOST_CHECK(list_checkpoints(checkpoint_dir()).empty(), ValueError, "train: '", o_.out.string(),
-                  "' already holds a run (", checkpoint_dir().string(),
-                  "); pass --resume to continue it or choose another output folder");
-    std::filesystem::create_directories(checkpoint_dir());
-    io::write_atomically(o_.out / "config.json", "train", [&](std::ostream& os) { os << c_.source.dump(2) << "\n"; });
+    if (is_root()) {
+      ANYCOST_CHECK(list_checkpoints(checkpoint_dir()).empty(), ValueError, "train: '", o_.out.string(),
+                    "' already holds a run (", checkpoint_dir().string(),
+                    "); pass --resume to continue it or choose another output folder");
+      std::filesystem::create_directories(checkpoint_dir());
+      io::write_atomically(o_.out / "config.json", "train", [&](std::ostream& os) { os << c_.source.dump(2) << "\n"; });
+    }
     const int first = c_.stage_at(0);
     build_initial(first);
     checkpoint();
   }
 
   void resume() {
+    if (comm_) {
+      // Rank 0 picks the checkpoint; every rank loads that file.
+      std::string chosen;
+      if (is_root()) {
+        resume_newest();
+        chosen = resumed_from_.string();
+      }
+      chosen = comm_->broadcast_string(chosen);
+      if (!is_root()) {
+        check_same_config(chosen);
+        load(chosen);
+      }
+      return;
+    }
+    resume_newest();
+  }
+
+  void resume_newest() {
     std::vector<std::filesystem::path> ckpts = list_checkpoints(checkpoint_dir());
     ANYCOST_CHECK(!ckpts.empty(), IoError, "train --resume: no checkpoint in '", checkpoint_dir().string(), "'");
     for (auto p = ckpts.rbegin(); p != ckpts.rend(); ++p) {
       try {
         check_same_config(*p);
         load(*p);
+        resumed_from_ = *p;
         log() << "resumed from " << p->string() << " at iteration " << s_.iteration << "\n";
         return;
       } catch (const FormatError& e) {
@@ -217,6 +266,7 @@ class Trainer {
     lo.workers = c_.workers;
     lo.prefetch = c_.prefetch;
     lo.xflip = c_.xflip;
+    if (comm_) lo.rows = rows_;  // each rank decodes only its shard of every global batch
     return lo;
   }
 
@@ -341,12 +391,40 @@ class Trainer {
   // ---- outputs -------------------------------------------------------------------------------------------
   void checkpoint() {
     if (s_.iteration == last_checkpoint_) return;
-    save_train_state(checkpoint_path(checkpoint_dir(), s_.iteration), s_, c_);
-    prune_checkpoints(checkpoint_dir(), c_.checkpoint_keep);
+    if (comm_) check_ranks_agree();
+    if (is_root()) {
+      save_train_state(checkpoint_path(checkpoint_dir(), s_.iteration), s_, c_);
+      prune_checkpoints(checkpoint_dir(), c_.checkpoint_keep);
+    }
+    if (comm_) comm_->barrier();  // the checkpoint is complete before any rank may look for it
     last_checkpoint_ = s_.iteration;
   }
 
+  // Every rank must hold rank 0's weights (the reductions give every rank the same bits); a rank that
+  // drifted would silently train another model, so the job stops instead.
+  void check_ranks_agree() {
+    std::uint64_t h = 1469598103934665603ull;  // FNV-1a over the bytes of G, D and G_ema
+    auto add = [&](const optim::NamedParameters& ps) {
+      for (const optim::NamedParameter& p : ps) {
+        const Tensor t = p.var.data().to(Device::cpu()).contiguous();
+        const auto* b = static_cast<const unsigned char*>(t.raw_data());
+        for (std::size_t i = 0, n = static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype()); i < n; ++i)
+          h = (h ^ b[i]) * 1099511628211ull;
+      }
+    };
+    add(optim::named_parameters(s_.g));
+    add(optim::named_parameters(s_.d));
+    add(optim::named_parameters(s_.g_ema));
+    std::uint64_t root = h;
+    comm_->broadcast(&root, sizeof root);
+    if (comm_->any(root != h))
+      ::anycost::detail::raise<TrainingError>("data-parallel training: at iteration ", s_.iteration,
+                                              " the weights of some rank differ from rank 0's (the collective "
+                                              "engine did not give every rank the same sums)");
+  }
+
   void write_samples() {
+    if (!is_root()) return;
     NoGradGuard no_grad;
     const models::Generator& g = s_.g_ema;
     Rng rng = stream(c_.seed, 0, Stream::samples);
@@ -382,14 +460,21 @@ class Trainer {
 
   void finish() {
     write_samples();
+    if (!is_root()) return;
     models::save_generator(o_.out / "generator.safetensors", s_.g_ema);
     models::save_discriminator(o_.out / "discriminator.safetensors", s_.d);
     log() << "done: " << s_.iteration << " iterations; wrote " << (o_.out / "generator.safetensors").string()
           << " (g_ema) and " << (o_.out / "discriminator.safetensors").string() << "\n";
   }
 
+  bool is_root() const { return !comm_ || comm_->is_root(); }
+
   TrainConfig c_;
   TrainerOptions o_;
+  Communicator* comm_ = nullptr;      // set with more than one rank
+  std::vector<std::int64_t> rows_;    // this rank's rows of every global batch
+  std::ostream null_log_{nullptr};    // the log of ranks other than 0
+  std::filesystem::path resumed_from_;
   std::optional<io::ImageFolder> folder_;
   std::optional<io::BatchLoader> loader_;
   std::optional<losses::Lpips> lpips_;
