@@ -62,7 +62,7 @@ TEST_CASE("shard_rows: the shards keep the minibatch-stddev groups of the global
     }
 }
 
-TEST_CASE("average_gradients: one rank does nothing; buckets copy every gradient back", "[train][parallel]") {
+TEST_CASE("average_gradients: one rank does nothing, and buckets copy every gradient back", "[train][parallel]") {
   Rng rng(2);
   Var a(randn({3, 5}, rng), true), b(randn({7}, rng), true), c(randn({2, 2}, rng), true);
   const optim::NamedParameters params{{"a", a}, {"b", b}, {"c", c}};
