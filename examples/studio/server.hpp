@@ -15,6 +15,8 @@
 #include <string_view>
 #include <thread>
 
+#include <sys/socket.h>
+
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
@@ -49,9 +51,18 @@ class StudioServer {
   // header is not this server's loopback name (a web page cannot reach it through DNS rebinding).
   int bind(const std::string& host, int port, bool check_host) {
     check_host_ = check_host;
+    int listening = -1;
+    http_.set_socket_options([&listening](int sock) {
+      const int yes = 1;  // httplib's default, less SO_REUSEPORT: a second studio on the same port must fail
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+      listening = sock;
+    });
     const int bound = port == 0 ? http_.bind_to_any_port(host) : (http_.bind_to_port(host, port) ? port : -1);
     ANYCOST_CHECK(bound > 0, IoError, "studio: cannot listen on ", host, ":", port,
                   " (in use, or not an address of this machine)");
+    // Debian's compiled httplib listens with a backlog of 5: a burst of connections (a page's parallel requests,
+    // several tabs) overflows it and the kernel resets some. Listening again on the socket raises the backlog.
+    if (listening >= 0) ::listen(listening, SOMAXCONN);
     port_ = bound;
     return bound;
   }
