@@ -40,6 +40,16 @@ TEST_CASE("views share storage, contiguous copies only when needed", "[tensor]")
   CHECK(t.transpose(-1, 0).strides() == Strides{1, 4, 12});
 }
 
+TEST_CASE("empty tensors are contiguous whatever their extents", "[tensor]") {
+  // Strides skip zero extents, so a zero in the middle leaves the outer strides non-zero.
+  const Tensor e = Tensor::empty({3, 0, 5});
+  CHECK(e.numel() == 0);
+  CHECK(e.strides() == Strides{5, 5, 1});
+  CHECK(e.is_contiguous());
+  CHECK(e.contiguous().storage() == e.storage());
+  CHECK(Tensor::empty({2, 4, 0}).narrow(1, 1, 2).is_contiguous());
+}
+
 TEST_CASE("select, unsqueeze and squeeze are views with the right strides", "[tensor]") {
   Tensor t = iota({2, 3, 4});
   Tensor s = t.select(1, 2);
