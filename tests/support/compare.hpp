@@ -61,6 +61,15 @@ inline double max_abs_diff(const Tensor& a, const Tensor& b) {
   return m;
 }
 
+// Euclidean norm of a - b (either device); NaN anywhere gives infinity, as in max_abs_diff.
+inline double l2_diff(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  const auto x = a.to_vector<double>(), y = b.to_vector<double>();
+  double s = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) s += (x[i] - y[i]) * (x[i] - y[i]);
+  return std::isnan(s) ? INFINITY : std::sqrt(s);
+}
+
 // Largest |x| of a tensor (a scale for absolute tolerances).
 inline double max_abs(const Tensor& t) {
   double m = 0;
