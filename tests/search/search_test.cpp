@@ -259,10 +259,21 @@ TEST_CASE("latency table: JSON round trip, cache key, timing the test generator"
   CHECK(table.predict(half) == Approx(table.scale() * sum));
   CHECK(table.predict(half) > 0);
   CHECK_THAT(message_of<ValueError>([&] { table.set_scale(-1); }), Contains("not a finite positive number"));
-  const LatencyCheck check = validate_latency(table, timer, {t.uniform(0.25), t.full(16)});
+  std::set<std::string> missing;  // the shapes of two more widths not yet timed: fill times each once
+  for (const models::SubnetConfig& c : {t.uniform(0.25), t.uniform(0.75)})
+    for (const LayerShape& s : layer_shapes(c))
+      if (!table.contains(s)) missing.insert(s.key());
+  CHECK(!missing.empty());
+  CHECK(timer.fill(table, std::vector{t.uniform(0.25), t.uniform(0.75), t.uniform(0.25)}) == static_cast<int>(missing.size()));
+  const std::vector<double> layer_ms = timer.time_layers({layers[4], layers[0]});
+  REQUIRE(layer_ms.size() == 2);
+  CHECK(layer_ms[0] > 0);
+  const LatencyCheck check = validate_latency(table, timer, {t.uniform(0.25), t.full(16)}, {t.full(), half});
   REQUIRE(check.measured.size() == 2);
   CHECK(check.measured[0] > 0);
+  CHECK(check.predicted[1] == Approx(table.predict(t.full(16))));
   CHECK(check.max_error() >= check.median_error());
+  CHECK_THAT(message_of<ValueError>([&] { validate_latency(table, timer, {half}, {}); }), Contains("no calibration"));
 
   TempDir dir;
   const auto path = dir / "latency.json";

@@ -4,12 +4,12 @@
 // A sub-network is a chain of layers whose cost depends only on their shape (kind, input and output widths,
 // resolution): LayerShape. latency(cfg) is predicted as
 //     scale * sum over the layers of cfg of table[layer shape]
-// where each distinct shape is timed once on the device (median of `repeats` runs after a warm-up) and the
-// scale (what the layers timed alone do not see: caches warm or shared across layers, allocation, launch
-// gaps) is calibrated as the median of measured / sum over a few whole-network runs. A ratio, not an additive
-// offset: an offset fitted on a noisy machine can come out negative and predict negative times for small
-// networks, a positive scale cannot. validate_latency compares predictions with measurements of random
-// configurations.
+// where each distinct shape is timed once on the device (median of `repeats` interleaved runs after a warm-up)
+// and the scale (what the layers timed alone do not see: caches warm or shared across layers, allocation,
+// launch gaps, and the machine's speed of the moment) is calibrated as the median of measured / sum over a few
+// whole-network runs, again on each validation. A ratio, not an additive offset: an offset fitted on a noisy
+// machine can come out negative and predict negative times for small networks, a positive scale cannot.
+// validate_latency compares predictions with measurements of random configurations.
 //
 // The table is cached in a JSON file keyed by the device (CPU model name from /proc/cpuinfo, or the CUDA
 // device), the thread count, the batch and the model architecture (a hash of resolution, style_dim, n_mlp,
@@ -28,6 +28,7 @@
 #include <iterator>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -136,12 +137,13 @@ class LatencyTable {
   }
   std::size_t size() const { return ms_.size(); }
 
-  // Predicted milliseconds of cfg; every layer must have been timed.
-  double predict(const models::SubnetConfig& cfg) const {
+  // Predicted milliseconds of cfg: scale x layer_sum(cfg); every layer must have been timed.
+  double layer_sum(const models::SubnetConfig& cfg) const {
     double t = 0;
     for (const LayerShape& s : layer_shapes(cfg)) t += at(s);
-    return scale_ * t;
+    return t;
   }
+  double predict(const models::SubnetConfig& cfg) const { return scale_ * layer_sum(cfg); }
 
   std::string to_json() const {
     nlohmann::ordered_json j;
@@ -247,85 +249,74 @@ class GeneratorTimer {
   std::int64_t batch() const { return batch_; }
   LatencyKey key() const { return latency_key(g_, batch_); }
 
-  // Median milliseconds of one run of layer s.
-  double time_layer(const LayerShape& s) const {
-    NoGradGuard no_grad;
-    Rng rng(777);
-    auto rnd = [&](const Shape& shape) { return Var(randn(shape, rng, g_.dtype(), g_.device())); };
-    const Var w = rnd({batch_, g_.style_dim()});
-    const int half = std::max(1, s.res / 2);
-    std::function<Var()> run;
-    if (s.kind == "mapping") {
-      run = [&] { return g_.map(z_); };
-    } else if (s.kind == "input") {
-      run = [&] { return g_.input.forward(batch_, nn::OutChannels{s.c_out}); };
-    } else if (s.kind == "conv" || s.kind == "up") {
-      const bool up = s.kind == "up";
-      const Var x = rnd({batch_, s.c_in, up ? half : s.res, up ? half : s.res});
-      const Var noise = rnd({batch_, 1, s.res, s.res});
-      if (s.res == 4) {
-        run = [&, x, noise] {
-          return g_.conv1.forward(x, w, nn::OutChannels{s.c_out}, noise, nn::ModulationPath::automatic,
-                                  &prepared_.conv1);
-        };
-      } else {
-        const std::size_t b = static_cast<std::size_t>(models::log2_exact(s.res) - 3);
-        ANYCOST_CHECK(b < g_.blocks.size(), ValueError, "GeneratorTimer: layer '", s.key(), "' is beyond the generator");
-        if (up)
-          run = [&, x, noise, b] {
-            return g_.blocks[b].conv_up.forward(x, w, nn::OutChannels{s.c_out}, noise, nn::ModulationPath::automatic,
-                                                &prepared_.conv_up[b]);
-          };
-        else
-          run = [&, x, noise, b] {
-            return g_.blocks[b].conv.forward(x, w, nn::OutChannels{s.c_out}, noise, nn::ModulationPath::automatic,
-                                             &prepared_.conv[b]);
-          };
-      }
-    } else if (s.kind == "rgb") {
-      const Var x = rnd({batch_, s.c_in, s.res, s.res});
-      run = [&, x] { return g_.to_rgb1.forward(x, w); };
-    } else if (s.kind == "rgb_skip") {
-      const std::size_t b = static_cast<std::size_t>(models::log2_exact(s.res) - 3);
-      ANYCOST_CHECK(b < g_.blocks.size(), ValueError, "GeneratorTimer: layer '", s.key(), "' is beyond the generator");
-      const Var x = rnd({batch_, s.c_in, s.res, s.res});
-      const Var skip = rnd({batch_, 3, half, half});
-      run = [&, x, skip, b] { return g_.blocks[b].to_rgb.forward(x, w, skip); };
-    } else {
-      anycost::detail::raise<ValueError>("GeneratorTimer: unknown layer kind '", s.kind, "'");
+  // Median milliseconds of one run of each layer (or whole forward pass: mapping and synthesis), timed in
+  // interleaved rounds: a warm-up run of each, then `repeats` rounds of one run of each. A machine whose speed
+  // drifts over seconds (a shared VM, frequency scaling) then shifts all of them alike, which the calibrated
+  // scale absorbs; timed one after another, each would carry the speed of its own moment (on a 2-vCPU VM that
+  // put single configurations 25-45% off their prediction, interleaved 5-14%).
+  std::vector<double> time_layers(const std::vector<LayerShape>& shapes) const {
+    std::vector<double> ms;
+    std::vector<std::function<void()>> chunk;
+    double chunk_bytes = 0;
+    const auto flush = [&] {
+      for (double t : interleaved_median_ms(chunk)) ms.push_back(t);
+      chunk.clear();
+      chunk_bytes = 0;
+    };
+    for (const LayerShape& s : shapes) {
+      // Each runner holds its own random input: bound what the inputs of one round hold at once.
+      const double bytes = 4.0 * static_cast<double>(batch_) * std::max(s.c_in, 1) * s.res * s.res;
+      if (!chunk.empty() && chunk_bytes + bytes > kRoundBytes) flush();
+      chunk.push_back(layer_runner(s));
+      chunk_bytes += bytes;
     }
-    return median_ms([&] { finish(run()); });
+    if (!chunk.empty()) flush();
+    return ms;
   }
+  double time_layer(const LayerShape& s) const { return time_layers({s})[0]; }
 
-  // Median milliseconds of a whole forward pass (mapping and synthesis) of cfg.
-  double time_network(const models::SubnetConfig& cfg) const {
-    NoGradGuard no_grad;
-    models::GenerateOptions o;
-    o.synthesis.prepared = &prepared_;
-    return median_ms([&] { finish(g_.generate(z_, cfg, o).image); });
+  std::vector<double> time_networks(const std::vector<models::SubnetConfig>& cfgs) const {
+    std::vector<std::function<void()>> runs;
+    for (const models::SubnetConfig& cfg : cfgs)
+      runs.push_back([this, cfg] {
+        NoGradGuard no_grad;
+        models::GenerateOptions o;
+        o.synthesis.prepared = &prepared_;
+        finish(g_.generate(z_, cfg, o).image);
+      });
+    return interleaved_median_ms(runs);
   }
+  double time_network(const models::SubnetConfig& cfg) const { return time_networks({cfg})[0]; }
 
-  // Times every layer of cfg that `table` lacks; returns how many were timed.
+  // Times, together, every layer of `cfgs` that `table` lacks; returns how many were timed.
+  int fill(LatencyTable& table, const std::vector<models::SubnetConfig>& cfgs) const {
+    std::vector<LayerShape> missing;
+    std::set<std::string> seen;
+    for (const models::SubnetConfig& cfg : cfgs)
+      for (const LayerShape& s : layer_shapes(cfg))
+        if (!table.contains(s) && seen.insert(s.key()).second) missing.push_back(s);
+    const std::vector<double> ms = time_layers(missing);
+    for (std::size_t i = 0; i < missing.size(); ++i) table.set(missing[i], ms[i]);
+    return static_cast<int>(missing.size());
+  }
   int fill(LatencyTable& table, const models::SubnetConfig& cfg) const {
-    int n = 0;
-    for (const LayerShape& s : layer_shapes(cfg))
-      if (!table.contains(s)) {
-        table.set(s, time_layer(s));
-        ++n;
-      }
-    return n;
+    return fill(table, std::vector<models::SubnetConfig>{cfg});
   }
 
   // Sets table's scale to the median of measured / sum of layers over `calibration` configurations.
   void calibrate(LatencyTable& table, const std::vector<models::SubnetConfig>& calibration) const {
     ANYCOST_CHECK(!calibration.empty(), ValueError, "GeneratorTimer::calibrate: no configurations");
+    fill(table, calibration);
+    set_scale(table, calibration, time_networks(calibration));
+  }
+
+  // The scale from `measured`, whole-network times of `calibration` (and possibly more after them).
+  static void set_scale(LatencyTable& table, const std::vector<models::SubnetConfig>& calibration,
+                        const std::vector<double>& measured) {
     std::vector<double> ratio;
-    for (const auto& cfg : calibration) {
-      fill(table, cfg);
-      double sum = 0;
-      for (const LayerShape& s : layer_shapes(cfg)) sum += table.at(s);
-      const double measured = time_network(cfg);
-      if (sum > 0 && measured > 0) ratio.push_back(measured / sum);
+    for (std::size_t i = 0; i < calibration.size(); ++i) {
+      const double sum = table.layer_sum(calibration[i]);
+      if (sum > 0 && measured[i] > 0) ratio.push_back(measured[i] / sum);
     }
     ANYCOST_CHECK(!ratio.empty(), ValueError, "GeneratorTimer::calibrate: every timing was zero (clock too coarse?)");
     table.set_scale(median(ratio));
@@ -339,17 +330,69 @@ class GeneratorTimer {
     for (int d = 0; d < one.dim(); ++d) one = one.narrow(d, 0, 1);
     (void)one.to(Device::cpu());
   }
-  double median_ms(const std::function<void()>& once) const {
-    once();  // warm-up (allocator, caches)
-    std::vector<double> t;
-    for (int i = 0; i < repeats_; ++i) {
-      const auto t0 = std::chrono::steady_clock::now();
-      once();
-      t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    }
-    return median(t);
+  std::vector<double> interleaved_median_ms(const std::vector<std::function<void()>>& runs) const {
+    for (const auto& run : runs) run();  // warm-up (allocator, caches)
+    std::vector<std::vector<double>> t(runs.size());
+    for (int r = 0; r < repeats_; ++r)
+      for (std::size_t i = 0; i < runs.size(); ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        runs[i]();
+        t[i].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      }
+    std::vector<double> ms;
+    for (const auto& v : t) ms.push_back(median(v));
+    return ms;
   }
 
+  // One run of layer s on random inputs of its shape (the runner owns them).
+  std::function<void()> layer_runner(const LayerShape& s) const {
+    Rng rng(777);
+    auto rnd = [&](const Shape& shape) { return Var(randn(shape, rng, g_.dtype(), g_.device())); };
+    const Var w = rnd({batch_, g_.style_dim()});
+    const int half = std::max(1, s.res / 2);
+    const nn::OutChannels out{s.c_out};
+    const auto block = [&] {
+      const std::size_t b = static_cast<std::size_t>(models::log2_exact(s.res) - 3);
+      ANYCOST_CHECK(b < g_.blocks.size(), ValueError, "GeneratorTimer: layer '", s.key(), "' is beyond the generator");
+      return b;
+    };
+    std::function<Var()> run;
+    if (s.kind == "mapping") {
+      run = [this] { return g_.map(z_); };
+    } else if (s.kind == "input") {
+      run = [this, out] { return g_.input.forward(batch_, out); };
+    } else if (s.kind == "conv" || s.kind == "up") {
+      const bool up = s.kind == "up";
+      const Var x = rnd({batch_, s.c_in, up ? half : s.res, up ? half : s.res});
+      const Var noise = rnd({batch_, 1, s.res, s.res});
+      const auto path = nn::ModulationPath::automatic;
+      if (s.res == 4) {
+        run = [=, this] { return g_.conv1.forward(x, w, out, noise, path, &prepared_.conv1); };
+      } else {
+        const std::size_t b = block();
+        if (up)
+          run = [=, this] { return g_.blocks[b].conv_up.forward(x, w, out, noise, path, &prepared_.conv_up[b]); };
+        else
+          run = [=, this] { return g_.blocks[b].conv.forward(x, w, out, noise, path, &prepared_.conv[b]); };
+      }
+    } else if (s.kind == "rgb") {
+      const Var x = rnd({batch_, s.c_in, s.res, s.res});
+      run = [=, this] { return g_.to_rgb1.forward(x, w); };
+    } else if (s.kind == "rgb_skip") {
+      const std::size_t b = block();
+      const Var x = rnd({batch_, s.c_in, s.res, s.res});
+      const Var skip = rnd({batch_, 3, half, half});
+      run = [=, this] { return g_.blocks[b].to_rgb.forward(x, w, skip); };
+    } else {
+      anycost::detail::raise<ValueError>("GeneratorTimer: unknown layer kind '", s.kind, "'");
+    }
+    return [run] {
+      NoGradGuard no_grad;
+      finish(run());
+    };
+  }
+
+  static constexpr double kRoundBytes = 256.0 * (1 << 20);
   const models::Generator& g_;
   std::int64_t batch_;
   int repeats_;
@@ -371,14 +414,22 @@ struct LatencyCheck {
   double median_error() const { return median(relative_error()); }
 };
 
-// Predicted vs measured latency of `configs` (missing layers are timed first).
+// Predicted vs measured latency of `configs`. Missing layers are timed first; the calibration networks are
+// timed again in the same interleaved rounds as `configs`, and the table's scale is set from them, so that the
+// check measures the per-layer model at the machine's current speed (configs are not used to fit anything).
 inline LatencyCheck validate_latency(LatencyTable& table, const GeneratorTimer& timer,
-                                     const std::vector<models::SubnetConfig>& configs) {
+                                     const std::vector<models::SubnetConfig>& configs,
+                                     const std::vector<models::SubnetConfig>& calibration) {
+  ANYCOST_CHECK(!calibration.empty(), ValueError, "validate_latency: no calibration configurations");
+  std::vector<models::SubnetConfig> all = calibration;
+  all.insert(all.end(), configs.begin(), configs.end());
+  timer.fill(table, all);
+  const std::vector<double> measured = timer.time_networks(all);
+  GeneratorTimer::set_scale(table, calibration, measured);
   LatencyCheck c;
-  for (const auto& cfg : configs) {
-    timer.fill(table, cfg);
-    c.predicted.push_back(table.predict(cfg));
-    c.measured.push_back(timer.time_network(cfg));
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    c.predicted.push_back(table.predict(configs[i]));
+    c.measured.push_back(measured[calibration.size() + i]);
   }
   return c;
 }
