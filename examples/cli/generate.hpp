@@ -17,6 +17,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <anycost/eval/consistency.hpp>
 #include <anycost/io/image_grid.hpp>
 #include <anycost/io/safetensors.hpp>
 
@@ -26,23 +27,12 @@ namespace anycost_cli {
 
 // ---- anycost generate --------------------------------------------------------------------------------------
 
-// Mean over images of the PSNR (peak-to-peak 2, images in [-1, 1]) between `sub` and `full` brought to sub's
-// resolution by bilinear downsampling (align_corners, as the consistency loss of training compares them).
+// Mean PSNR of `sub` against `full` on the same latents, measured as anycost eval does (eval/consistency.hpp:
+// the full image bilinearly downsampled to sub's resolution, align_corners, as the consistency loss compares them).
 double mean_psnr(const Tensor& sub, const Tensor& full) {
-  const std::vector<double> pa = sub.to_vector<double>();
-  const std::vector<double> pb =
-      resize_bilinear(Var(full.to(DType::float64)), sub.size(2), sub.size(3), AlignCorners::yes).data().to_vector<double>();
-  const std::int64_t n = sub.size(0), per = sub.numel() / n;
-  double sum = 0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    double se = 0;
-    for (std::int64_t j = 0; j < per; ++j) {
-      const double d = std::clamp(pa[i * per + j], -1.0, 1.0) - std::clamp(pb[i * per + j], -1.0, 1.0);
-      se += d * d;
-    }
-    sum += 10.0 * std::log10(4.0 / std::max(se / static_cast<double>(per), 1e-20));
-  }
-  return sum / static_cast<double>(n);
+  evaluation::ConsistencyMeter meter;
+  meter.add(Var(sub), Var(full));
+  return meter.psnr();
 }
 
 struct GenerateFlags {

@@ -22,6 +22,7 @@
 
 #include <anycost/anycost.hpp>
 #include <anycost/editing/edit.hpp>
+#include <anycost/eval/consistency.hpp>
 #include <anycost/io/safetensors.hpp>
 #include <anycost/models.hpp>
 #include <anycost/search.hpp>
@@ -194,11 +195,11 @@ class Studio {
     const models::ChannelTable& table = g_.channel_table();
     for (double ratio : ratios())
       for (int res : resolutions()) candidates_.push_back(table.uniform(ratio, res));
-    timer_ = std::make_unique<search::GeneratorTimer>(g_, 1, 5);
+    timer_ = std::make_unique<search::GeneratorTimer>(g_, 1, 9);
     latency_.emplace(timer_->key());
+    timer_->fill(*latency_, candidates_);
     timer_->calibrate(*latency_, {table.full(), table.uniform(0.5), table.uniform(0.25),
                                   table.uniform(0.25, resolutions().front())});
-    for (const models::SubnetConfig& c : candidates_) timer_->fill(*latency_, c);
   }
 
   models::Generator g_;
@@ -231,9 +232,10 @@ inline std::map<std::string, std::vector<double>> load_directions(const std::fil
 
 // ---- image helpers ------------------------------------------------------------------------------------------
 
-inline double psnr(const Tensor& a, const Tensor& b) {  // images in [-1, 1]: peak-to-peak 2
-  const double mse = mean(square(Var(a) - Var(b))).data().item();
-  return 10 * std::log10(4.0 / std::max(mse, 1e-20));
+// Two [3, H, W] images, as anycost eval measures them; identical images give a finite (JSON-safe) 206 dB.
+inline double psnr(const Tensor& a, const Tensor& b) {
+  const double mse = evaluation::per_image_mse(Var(a.unsqueeze(0)), Var(b.unsqueeze(0)))[0];
+  return evaluation::psnr_from_mse(std::max(mse, 1e-20));
 }
 
 inline std::string base64(const std::vector<unsigned char>& bytes) {

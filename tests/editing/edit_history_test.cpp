@@ -117,7 +117,7 @@ TEST_CASE("edit history: a hostile file gets an error naming the problem") {
   fails([](auto& j) { j["position"] = 1; }, "\"position\" 1 is not an index");
   fails([](auto& j) { j["position"] = -1; }, "\"position\" -1 is not an index");
   fails([](auto& j) { j["entries"][0]["base"] = 5; }, "\"base\" 5 is not an index into the 1 bases");
-  fails([](auto& j) { j["bases"][0]["source"] = "camera"; }, "is not seed, upload or history");
+  fails([](auto& j) { j["bases"][0]["source"] = "camera"; }, "is not seed or upload");
   fails([](auto& j) { j["bases"][0]["seed"] = "x"; }, "\"seed\" \"x\" is not a non-negative integer");
   fails([](auto& j) { j["bases"][0]["wplus"].erase(0); }, "is not 2 rows of 3 numbers");
   fails([](auto& j) { j["bases"][0]["wplus"][1].push_back(1); }, "is not 2 rows of 3 numbers");

@@ -29,13 +29,12 @@ ANYCOST_NAMESPACE_BEGIN
 namespace editing {
 
 // Where a base latent came from; `seed` is set for Source::seed.
-enum class Source : std::uint8_t { none, seed, upload, history };
+enum class Source : std::uint8_t { none, seed, upload };
 
 inline const char* source_name(Source s) {
   switch (s) {
     case Source::seed: return "seed";
     case Source::upload: return "upload";
-    case Source::history: return "history";
     default: return "none";
   }
 }
@@ -189,8 +188,7 @@ inline EditHistory history_from_json(const nlohmann::json& j, const HistoryShape
     const std::string s = src.is_string() ? src.get<std::string>() : std::string();
     if (s == "seed") base.source = Source::seed;
     else if (s == "upload") base.source = Source::upload;
-    else if (s == "history") base.source = Source::history;
-    else fail(where + ": \"source\" " + src.dump() + " is not seed, upload or history");
+    else fail(where + ": \"source\" " + src.dump() + " is not seed or upload");
     if (base.source == Source::seed) {
       const nlohmann::json& seed = field(b, "seed", where);
       if (!seed.is_number_unsigned()) fail(where + ": \"seed\" " + seed.dump() + " is not a non-negative integer");
