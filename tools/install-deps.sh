@@ -6,7 +6,7 @@ set -euo pipefail
 sudo=""
 if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
 packages=(build-essential cmake libeigen3-dev nlohmann-json3-dev catch2 libbenchmark-dev libopenblas-dev
-          libstb-dev libpng-dev libcli11-dev python3 python3-torch python3-numpy
+          libstb-dev libpng-dev libjpeg62-turbo-dev libcli11-dev python3 python3-torch python3-numpy
           fonts-noto-color-emoji python3-fonttools python3-pil libcpp-httplib-dev
           chromium chromium-driver python3-selenium libopenmpi-dev openmpi-bin)
 if [ "${1:-}" = "--bench" ]; then packages+=(libtorch-dev); fi

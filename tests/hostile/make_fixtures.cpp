@@ -16,6 +16,8 @@
 
 #include <anycost/io/safetensors.hpp>
 
+#include "support/png_header.hpp"
+
 namespace fs = std::filesystem;
 using anycost::DType;
 using anycost::Tensor;
@@ -110,10 +112,9 @@ int main(int argc, char** argv) try {
   const std::string latent_bytes = bytes_of(data / "latents_wplus.safetensors");
   write_raw(out / "latents_truncated.safetensors", latent_bytes.substr(0, latent_bytes.size() - 8));
 
-  // A PNG whose header claims 10000 x 10000 pixels (stb ignores the CRC, so the edited header is read as
-  // it is): bytes 16..23 are the IHDR width and height, big-endian.
+  // A PNG whose header claims 10000 x 10000 pixels (with the header's CRC recomputed).
   std::string png = bytes_of(data / ".." / "io" / "rgb8_3x2.png");
-  for (std::size_t at : {16u, 20u}) png.replace(at, 4, std::string("\x00\x00\x27\x10", 4));
+  anycost_test::set_png_size(png, 10000, 10000);
   write_raw(out / "huge_header.png", png);
   std::printf("hostile fixtures written to %s\n", out.string().c_str());
   return 0;

@@ -79,7 +79,7 @@ TEST_CASE("ImageFolder scans recursively, sorted, by extension in any case, and 
   REQUIRE(folder.skipped().size() == 3);  // sorted: a/noise.jpg, empty.png, text.png
   CHECK_THAT(folder.skipped()[0], Contains((dir / "a" / "noise.jpg").string() + ": "));
   CHECK_THAT(folder.skipped()[1], Contains((dir / "empty.png").string() + ": "));
-  CHECK_THAT(folder.skipped()[2], Contains((dir / "text.png").string() + ": unknown image type"));
+  CHECK_THAT(folder.skipped()[2], Contains((dir / "text.png").string() + ": neither a PNG nor a JPEG file"));
   CHECK(folder.failed().empty());
 
   SECTION("a file whose pixels do not decode fails when loaded, by name, and is recorded once") {

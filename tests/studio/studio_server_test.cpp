@@ -19,6 +19,7 @@
 #include "anycost/io/image.hpp"
 #include "anycost/models/checkpoint.hpp"
 #include "studio/server.hpp"
+#include "support/png_header.hpp"
 
 using namespace anycost;
 using nlohmann::json;
@@ -338,8 +339,7 @@ TEST_CASE("server: hostile uploads get 4xx with a clear message") {
   CHECK(t3 == 400);
   // 1000 x 1000 pixels declared in the header: refused before decoding (limit 256 x 256).
   std::string wide = good;
-  wide[16] = 0, wide[17] = 0, wide[18] = 0x03, wide[19] = static_cast<char>(0xe8);
-  wide[20] = 0, wide[21] = 0, wide[22] = 0x03, wide[23] = static_cast<char>(0xe8);
+  anycost_test::set_png_size(wide, 1000, 1000);
   auto [t4, e4] = post_raw(c, s + "/upload", wide);
   CHECK(t4 == 413);
   CHECK(e4["error"].get<std::string>().find("more than the limit of 65536") != std::string::npos);

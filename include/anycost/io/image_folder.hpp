@@ -10,8 +10,8 @@
 // Contract:
 //   * Scan (constructor): every regular file below `root` (recursively, following file symlinks, skipping
 //     unreadable directories) whose extension is .png, .jpg or .jpeg in any case. Paths are sorted, so the
-//     index of a file is the same on every run and machine. Each candidate's header is read (stbi_info: the
-//     signature and the dimensions, not the pixels); a file whose header does not decode is left out and
+//     index of a file is the same on every run and machine. Each candidate's header is read (the signature
+//     and the dimensions, not the pixels); a file whose header does not decode is left out and
 //     reported in skipped() as "<path>: <reason>". A folder that does not exist is an IoError; a folder with
 //     no usable image is a FormatError naming it (and the first skipped files, if any).
 //   * Late failures: a file whose header is fine but whose pixel data does not decode (a truncated PNG, say)
@@ -19,7 +19,8 @@
 //     decoder's reason, and records the file in failed(), which the trainer logs; io/batch_loader.hpp
 //     replaces such a sample deterministically. A file that cannot be read any more is an IoError.
 //   * Decoding: 8-bit RGB (gray is replicated, alpha dropped, 16-bit PNG reduced to its high byte, as PIL's
-//     convert("RGB") does). JPEG decoding is stb's, which may differ from libjpeg (PIL) by a few levels.
+//     convert("RGB") does), by io/image_decode.hpp (libpng, libjpeg-turbo: PIL's decoders too). Images above
+//     image_max_pixels fail as undecodable ones do.
 //   * Samples: for each requested resolution r (strictly descending, the first is the training resolution
 //     R), the original's short side is resized to r with PIL's bilinear filter and the centre r x r is kept.
 //   * Cache: prepared samples of the indices [0, cache_capacity()) are kept in memory after their first
@@ -39,10 +40,9 @@
 #include <system_error>
 #include <vector>
 
-#include <stb_image.h>
-
 #include "anycost/core/error.hpp"
 #include "anycost/core/tensor.hpp"
+#include "anycost/io/image_decode.hpp"
 #include "anycost/io/mapped_file.hpp"
 #include "anycost/io/resize_image.hpp"
 
@@ -67,11 +67,6 @@ inline bool has_image_extension(const std::filesystem::path& p) {
   std::transform(ext.begin(), ext.end(), ext.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
-}
-
-inline std::string stb_reason() {
-  const char* r = stbi_failure_reason();
-  return r ? r : "no reason given";
 }
 
 // Writes an r x r x 3 Image8 as [3, r, r] floats v / 127.5 - 1 (io/image.hpp's 8-bit mapping), mirrored
@@ -189,12 +184,18 @@ class ImageFolder {
     }
     std::sort(candidates.begin(), candidates.end());
     for (const fs::path& p : candidates) {
-      int w = 0, h = 0, c = 0;
-      // stbi_info reads the signature and the header only; the pixels are decoded at load time.
-      if (stbi_info(p.c_str(), &w, &h, &c) && w >= 1 && h >= 1)
+      // The header only (mapped pages are read on demand); the pixels are decoded at load time.
+      std::string reason;
+      try {
+        const auto file = MappedFile::open(p, static_cast<std::uint64_t>(INT_MAX), "ImageFolder");
+        reason = file->size() == 0 ? "the file is empty" : read_image_header(file->data(), file->size()).error;
+      } catch (const Error& e) {
+        reason = e.what();
+      }
+      if (reason.empty())
         files_.push_back(p);
       else
-        skipped_.push_back(p.string() + ": " + detail::stb_reason());
+        skipped_.push_back(p.string() + ": " + reason);
     }
     if (files_.empty()) {
       std::string examples;
@@ -215,19 +216,17 @@ class ImageFolder {
       record_failure(index, e.what());
       throw;
     }
-    int w = 0, h = 0, channels = 0;
-    std::unique_ptr<unsigned char, void (*)(void*)> pixels(
-        file->size() == 0 ? nullptr
-                          : stbi_load_from_memory(file->data(), static_cast<int>(file->size()), &w, &h, &channels, 3),
-        stbi_image_free);
-    if (!pixels) {
-      const std::string reason = file->size() == 0 ? std::string("the file is empty") : detail::stb_reason();
-      record_failure(index, reason);
-      anycost::detail::raise<FormatError>("ImageFolder: cannot decode '", path.string(), "' (", reason, ")");
+    ImageDecodeResult d;
+    if (file->size() == 0) d.error = "the file is empty";
+    else d = decode_rgb(file->data(), file->size(), image_max_pixels, false);
+    if (d.error.empty() && static_cast<std::int64_t>(d.width) * d.height > image_max_pixels)
+      d.error = std::to_string(d.width) + "x" + std::to_string(d.height) + " pixels, more than the limit of " +
+                std::to_string(image_max_pixels);
+    if (!d.error.empty()) {
+      record_failure(index, d.error);
+      anycost::detail::raise<FormatError>("ImageFolder: cannot decode '", path.string(), "' (", d.error, ")");
     }
-    Image8 original{h, w, 3, {}};
-    original.pixels.assign(pixels.get(), pixels.get() + static_cast<std::size_t>(h) * static_cast<std::size_t>(w) * 3);
-    pixels.reset();
+    Image8 original{d.height, d.width, 3, std::move(d.rgb8)};
     ImageSample s;
     for (int r : options_.resolutions) s.images.push_back(resize_center_crop(original, r));
     return s;
