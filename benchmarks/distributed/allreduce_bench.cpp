@@ -9,7 +9,8 @@
 // gradient (G and D separately), and average_gradients (flatten into 32 MiB buckets + all-reduce + copy back
 // as new gradient tensors), whose sum over G and D is the communication cost of one iteration (one D step and
 // one G step; R1 every 16 and path length every 8 iterations add D/16 and G/8 of it). Bandwidths: algorithm
-// bandwidth = bytes / time; bus bandwidth = algbw * 2 (K - 1) / K, the rate each link of a ring moves.
+// bandwidth = bytes / time; bus bandwidth = algbw * 2 (K - 1) / K, the rate each link of a ring moves. For emoji64
+// it then times a D backward pass with the average after it and overlapping it (GradientAverager).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 
 #include "anycost/models.hpp"
 #include "anycost/train/config.hpp"
+#include "anycost/train/gradient_averager.hpp"
 #include "anycost/train/mpi_communicator.hpp"
 
 using namespace anycost;
@@ -79,6 +81,40 @@ void bench(train::Communicator& comm, const std::string& name, models::Generator
   report(comm, "  amortised with R1 /16, path length /8", ng + nd, mg * (1 + 1.0 / 8) + md * (1 + 1.0 / 16));
 }
 
+// One D backward pass (batch 4 per rank) with its gradient average after the pass (average_gradients) or
+// overlapping it (train::GradientAverager, two bucket sizes), next to the pass alone: what is left of the
+// communication once the overlap has hidden what it can.
+void bench_overlap(train::Communicator& comm, const models::Generator& g, models::Discriminator d, int reps) {
+  const optim::NamedParameters dp = optim::named_parameters(d);
+  Rng rng(3 + static_cast<std::uint64_t>(comm.rank()));
+  const Var img(randn({4, 3, g.resolution(), g.resolution()}, rng));
+  const Var arch = d.conditioned() ? Var(models::arch_code(g.full_config())) : Var();
+  const auto pass = [&](const GradOptions& o) {
+    for (const optim::NamedParameter& p : dp) p.var.set_grad(Var());
+    backward(sum(d.forward(img, arch)), {}, o);
+  };
+  const double alone = time_ms(comm, reps, [&] { pass({}); });
+  const double after = time_ms(comm, reps, [&] {
+    pass({});
+    train::average_gradients(comm, dp);
+  });
+  if (comm.is_root()) std::printf("  D backward pass, batch 4 per rank: alone %.2f ms\n", alone);
+  if (comm.is_root())
+    std::printf("    + average_gradients after it: %.2f ms (communication %+.2f ms)\n", after, after - alone);
+  for (std::size_t bucket : {std::size_t{512} << 10, std::size_t{2} << 20}) {
+    std::size_t during = 0;
+    const double overlapped = time_ms(comm, reps, [&] {
+      train::GradientAverager avg(comm, dp, bucket);
+      pass(avg.options());
+      during = avg.started_during_pass();
+      avg.finish();
+    });
+    if (comm.is_root())
+      std::printf("    + GradientAverager, %zu KiB buckets (%zu started during the pass): %.2f ms (communication %+.2f ms)\n",
+                  bucket >> 10, during, overlapped, overlapped - alone);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -96,6 +132,7 @@ int main(int argc, char** argv) {
     const train::TrainConfig emoji = train::load_train_config(repo + "/examples/configs/emoji64.json");
     bench(comm, "emoji64 (shipped generator.safetensors, stage-3 D of emoji64.json)",
           nn::deep_copy(models::load_generator(repo + "/examples/models/emoji64/generator.safetensors")), stage3_d(emoji), reps);
+    bench_overlap(comm, models::Generator(emoji.generator, 0), stage3_d(emoji), reps);
     const train::TrainConfig f = train::load_train_config(repo + "/examples/configs/ffhq-config-f.json");
     bench(comm, "config-f (1024px, stage-3 D of ffhq-config-f.json)", models::Generator(f.generator, 0), stage3_d(f), reps);
   } catch (const std::exception& e) {

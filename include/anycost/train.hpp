@@ -4,6 +4,7 @@
 
 #include "anycost/train/communicator.hpp"
 #include "anycost/train/config.hpp"
+#include "anycost/train/gradient_averager.hpp"
 #include "anycost/train/progress.hpp"
 #include "anycost/train/state.hpp"
 #include "anycost/train/steps.hpp"

@@ -1,5 +1,7 @@
+#include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <set>
 #include <thread>
 
 #include "support/compare.hpp"
@@ -426,4 +428,56 @@ TEST_CASE("slices' gradients land in the prefix of the leaf's grad, in place onc
   CHECK_ALLCLOSE(gs[1].data().narrow(0, 0, 3), gs[0].data(), 1e-15, 0);
   CHECK(test::max_abs(gs[0].data().narrow(1, 0, 1)) == 0.0);
   CHECK(test::max_abs(gs[1].data().narrow(0, 3, 1)) == 0.0);
+}
+
+namespace {
+// Records which leaves a pass announces and finishes, and each finished leaf's gradient at that moment.
+class RecordingObserver final : public LeafObserver {
+ public:
+  void expect(const VarImpl& leaf) override {
+    CHECK(done_order.empty());  // every expect() comes before the first done()
+    expected.push_back(&leaf);
+  }
+  void done(const VarImpl& leaf) override {
+    done_order.push_back(&leaf);
+    grad_when_done.push_back(leaf.grad.data().to_vector<double>());
+  }
+  std::vector<const VarImpl*> expected, done_order;
+  std::vector<std::vector<double>> grad_when_done;
+};
+}  // namespace
+
+TEST_CASE("a leaf observer hears of every leaf the pass reaches, once, with its final gradient", "[autograd]") {
+  Var a(Tensor::full({2}, 1.5, DType::float64), true), b(Tensor::full({2}, -2.0, DType::float64), true);
+  Var c(Tensor::full({2}, 0.5, DType::float64), true), unused(Tensor::full({2}, 7.0, DType::float64), true);
+  // a feeds three consumers, so its gradient is complete only after all three have run.
+  const Var y = sum(a * b) + sum(a * a * c) + sum(counted(a));
+  RecordingObserver seen;
+  GradOptions o;
+  o.observer = &seen;
+  backward(y, {}, o);
+  const std::set<const VarImpl*> leaves{a.shared_impl().get(), b.shared_impl().get(), c.shared_impl().get()};
+  CHECK(std::set<const VarImpl*>(seen.expected.begin(), seen.expected.end()) == leaves);
+  CHECK(seen.expected.size() == 3);
+  CHECK(std::set<const VarImpl*>(seen.done_order.begin(), seen.done_order.end()) == leaves);
+  REQUIRE(seen.done_order.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const VarImpl* leaf = seen.done_order[i];
+    const Var& v = leaf == a.shared_impl().get() ? a : leaf == b.shared_impl().get() ? b : c;
+    CHECK(seen.grad_when_done[i] == values(v.grad()));  // nothing was added after done()
+  }
+  for (double g : values(a.grad())) CHECK(g == Approx(-2.0 + 2 * 1.5 * 0.5 + 1));
+  CHECK_FALSE(unused.grad().defined());
+
+  // The order is a property of the graph: a second, identical graph is finished in the same order.
+  Var a2(Tensor::full({2}, 1.5, DType::float64), true), b2(Tensor::full({2}, -2.0, DType::float64), true);
+  Var c2(Tensor::full({2}, 0.5, DType::float64), true);
+  RecordingObserver again;
+  o.observer = &again;
+  backward(sum(a2 * b2) + sum(a2 * a2 * c2) + sum(counted(a2)), {}, o);
+  const auto position = [](const RecordingObserver& r, const VarImpl* leaf) {
+    return std::find(r.done_order.begin(), r.done_order.end(), leaf) - r.done_order.begin();
+  };
+  CHECK(position(again, a2.shared_impl().get()) == position(seen, a.shared_impl().get()));
+  CHECK(position(again, b2.shared_impl().get()) == position(seen, b.shared_impl().get()));
 }

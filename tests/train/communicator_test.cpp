@@ -1,7 +1,8 @@
 // The data-parallel pieces that need no MPI (train/communicator.hpp): the shards of a global batch keep the
 // discriminator's minibatch-stddev groups, bad batch / rank combinations are refused with a reason, and the
-// loader reads a rank's rows of every global batch, the bucketed gradient average copies every gradient back in place of the original. The collectives across real
-// ranks are tested under mpirun (tests/mpi, label mpi).
+// loader reads a rank's rows of every global batch, the bucketed gradient average copies every gradient back in
+// place of the original, and the overlapped average starts its buckets during the backward pass. The
+// collectives across real ranks are tested under mpirun (tests/mpi, label mpi).
 #include <catch2/catch.hpp>
 
 #include "io/io_test_support.hpp"
@@ -9,8 +10,10 @@
 
 #include "anycost/io/batch_loader.hpp"
 #include "anycost/nn/minibatch_stddev.hpp"
+#include "anycost/ops/linalg.hpp"
 #include "anycost/ops/random.hpp"
 #include "anycost/train/communicator.hpp"
+#include "anycost/train/gradient_averager.hpp"
 
 using namespace anycost;
 
@@ -24,6 +27,7 @@ class MirrorCommunicator final : public train::Communicator {
   int size() const override { return k_; }
   void all_reduce_sum(float* d, std::size_t n) override {
     ++calls;
+    sizes.push_back(n);
     for (std::size_t i = 0; i < n; ++i) d[i] *= static_cast<float>(k_);
   }
   void all_reduce_sum(double* d, std::size_t n) override {
@@ -35,6 +39,7 @@ class MirrorCommunicator final : public train::Communicator {
   [[noreturn]] void abort(const std::string& m, int) override { throw Error(m); }
   std::string describe() const override { return "mirror"; }
   int calls = 0;
+  std::vector<std::size_t> sizes;  // of the float sums, in order
 
  private:
   int k_;
@@ -110,4 +115,60 @@ TEST_CASE("BatchLoader rows: a rank reads its rows of every global batch, nothin
   io::LoaderOptions bad;
   bad.rows = {8};
   CHECK_THROWS_WITH(io::BatchLoader(folder, 8, 7, {}, bad), Catch::Contains("row 8 is outside a batch of 8"));
+}
+
+TEST_CASE("GradientAverager: buckets start while backward runs, and every gradient comes back averaged",
+          "[train][parallel]") {
+  Rng rng(4);
+  Var w1(randn({4, 3}, rng), true), w2(randn({3, 2}, rng), true), w3(randn({2}, rng), true);
+  Var outside(randn({5}, rng), true), unused(randn({6}, rng), true);
+  const optim::NamedParameters params{{"w1", w1}, {"w2", w2}, {"w3", w3}, {"outside", outside}, {"unused", unused}};
+  const Tensor x = randn({8, 4}, rng);
+  const auto loss = [&] {
+    const Var h = matmul(matmul(Var(x), w1), w2) + w3;
+    return sum(h * h);
+  };
+
+  // The gradients of one process, for comparison.
+  backward(loss());
+  const std::vector<float> g1 = w1.grad().data().to_vector<float>(), g2 = w2.grad().data().to_vector<float>(),
+                           g3 = w3.grad().data().to_vector<float>();
+  for (const optim::NamedParameter& p : params) p.var.set_grad(Var());
+
+  SECTION("one rank: no observer, nothing reduced") {
+    train::LocalCommunicator one;
+    train::GradientAverager avg(one, params);
+    CHECK(avg.options().observer == nullptr);
+    backward(loss(), {}, avg.options());
+    avg.finish();
+    CHECK(w1.grad().data().to_vector<float>() == g1);
+  }
+  SECTION("two ranks, a bucket per gradient") {
+    outside.set_grad(Var(Tensor::full({5}, 3.0)));  // set before the pass: averaged in finish()
+    MirrorCommunicator two(2);
+    train::GradientAverager avg(two, params, 4);
+    REQUIRE(avg.options().observer == &avg);
+    double l = 5;
+    backward(loss(), {}, avg.options());
+    CHECK(avg.started_during_pass() == 3);  // w1, w2, w3: each started as soon as the pass finished it
+    CHECK(two.calls == 3);
+    avg.finish({&l});
+    CHECK(two.calls == 5);  // + outside, + the scalars
+    CHECK(two.sizes == std::vector<std::size_t>{2, 6, 12, 5});  // in the order the pass finished them
+    CHECK(l == 5);
+    CHECK(w1.grad().data().to_vector<float>() == g1);
+    CHECK(w2.grad().data().to_vector<float>() == g2);
+    CHECK(w3.grad().data().to_vector<float>() == g3);
+    CHECK(outside.grad().data().to_vector<float>() == std::vector<float>(5, 3.0f));
+    CHECK_FALSE(unused.grad().defined());
+  }
+  SECTION("two ranks, one bucket for everything the pass produces") {
+    MirrorCommunicator two(2);
+    train::GradientAverager avg(two, params);
+    backward(loss(), {}, avg.options());
+    CHECK(avg.started_during_pass() == 1);  // started with the last gradient
+    avg.finish();
+    CHECK(two.sizes == std::vector<std::size_t>{20});
+    CHECK(w2.grad().data().to_vector<float>() == g2);
+  }
 }

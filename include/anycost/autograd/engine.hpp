@@ -22,10 +22,24 @@
 
 ANYCOST_NAMESPACE_BEGIN
 
+// Watches a backward() pass leaf by leaf: expect() is called once for every leaf the pass will add a
+// gradient into, before any gradient is computed; done() once for each of them, as soon as the pass has
+// finished adding into that leaf's grad() (the rest of the pass never touches it again). Data-parallel
+// training starts averaging a bucket of gradients over the ranks while the pass goes on
+// (train/gradient_averager.hpp). The order of done() calls is fixed by the graph, so processes that run the
+// same graph see the same order.
+class LeafObserver {
+ public:
+  virtual ~LeafObserver() = default;
+  virtual void expect(const VarImpl& leaf) = 0;
+  virtual void done(const VarImpl& leaf) = 0;
+};
+
 struct GradOptions {
   bool create_graph = false;  // record the backward pass so that its result can be differentiated again
   bool retain_graph = false;  // keep saved tensors for another pass (implied by create_graph)
   bool allow_unused = false;  // an input that the outputs do not depend on gets an undefined gradient
+  LeafObserver* observer = nullptr;  // backward() only: told when each leaf's gradient is complete
 };
 
 namespace detail {
@@ -122,7 +136,8 @@ struct NodeTask {
 // Runs the pass from root edges. With captures, gradients are collected at those edges and leaves are not
 // accumulated; without, every reachable AccumulateGrad receives its gradient.
 inline void run_backward(const std::vector<Edge>& roots, std::vector<Var> root_grads, bool create_graph,
-                         bool retain_graph, const std::vector<Capture>& captures, std::vector<Var>* captured) {
+                         bool retain_graph, const std::vector<Capture>& captures, std::vector<Var>* captured,
+                         LeafObserver* observer = nullptr) {
   const bool accumulate = captures.empty();
   std::vector<NodeTask> tasks;
   std::vector<std::ptrdiff_t> children;
@@ -177,6 +192,11 @@ inline void run_backward(const std::vector<Edge>& roots, std::vector<Var> root_g
     for (std::size_t j = 0; j < task(t).node->next_edges.size(); ++j)
       if (receives(child(task(t), j))) ++task(child(task(t), j)).dependencies;
   }
+  // Every reachable accumulator runs: a target is fed by needed nodes only, or is a root.
+  if (observer && accumulate)
+    for (std::ptrdiff_t t : post)
+      if (task(t).target)
+        if (auto leaf = static_cast<AccumulateGrad*>(task(t).node)->leaf.lock()) observer->expect(*leaf);
 
   // Gradient buffers are recycled through `spare` as nodes finish, so a long chain allocates a handful of
   // vectors per pass instead of two per node.
@@ -250,8 +270,10 @@ inline void run_backward(const std::vector<Edge>& roots, std::vector<Var> root_g
     ready.pop_back();
     Node* n = t.node;
     if (t.target && accumulate) {
-      if (auto leaf = static_cast<AccumulateGrad*>(n)->leaf.lock())
+      if (auto leaf = static_cast<AccumulateGrad*>(n)->leaf.lock()) {
         accumulate_leaf(leaf.get(), take(t, 0), create_graph, t.region);
+        if (observer) observer->done(*leaf);
+      }
       recycle(std::move(t.buffer));
       continue;
     }
@@ -332,7 +354,7 @@ inline void backward(const std::vector<Var>& outputs, const std::vector<Var>& gr
     root_grads.push_back(gs[i]);
   }
   detail::run_backward(roots, std::move(root_grads), opts.create_graph, opts.retain_graph || opts.create_graph, {},
-                       nullptr);
+                       nullptr, opts.observer);
 }
 inline void backward(const Var& output, const Var& grad = {}, GradOptions opts = {}) {
   backward(std::vector<Var>{output}, grad.defined() ? std::vector<Var>{grad} : std::vector<Var>{}, opts);

@@ -5,8 +5,8 @@
 // Data parallelism here (train/trainer.hpp, train/steps.hpp): every rank holds G, D, G_ema and both optimiser
 // states; every rank draws the random numbers of the whole global batch (latents, noise, sub-network, data
 // order) from the same seeded streams and keeps its shard of the rows (shard_rows below); the gradients of
-// each model are averaged across ranks before every optimiser step (average_gradients: bucketed, one
-// all-reduce per bucket) together with the step's scalar losses, so every rank sees the same loss values and
+// each model are averaged across ranks before every optimiser step (train/gradient_averager.hpp: bucketed,
+// overlapping the backward pass) together with the step's scalar losses, so every rank sees the same loss values and
 // takes the same skip / roll-back decision.
 //
 // The header needs nothing but the library: it never includes an MPI or NCCL header.
@@ -16,14 +16,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "anycost/core/error.hpp"
 #include "anycost/core/tensor.hpp"
-#include "anycost/ops/elementwise.hpp"
-#include "anycost/optim/parameters.hpp"
 
 ANYCOST_NAMESPACE_BEGIN
 namespace train {
@@ -55,6 +53,21 @@ class Communicator {
   void all_reduce_mean(double* data, std::size_t n) {
     all_reduce_sum(data, n);
     if (size() > 1) std::for_each(data, data + n, [k = static_cast<double>(size())](double& v) { v /= k; });
+  }
+  // A sum started by start_all_reduce_sum. test() lets it progress and says whether it is complete; wait()
+  // returns once it is. The destructor waits too: a collective every rank started must complete everywhere.
+  class PendingSum {
+   public:
+    virtual ~PendingSum() = default;
+    virtual bool test() { return true; }
+    virtual void wait() {}
+  };
+  // Starts the in-place sum of `data` (left untouched by the caller until the sum completes) and returns at
+  // once where the engine can (MPI_Iallreduce), so that the caller computes meanwhile; started sums must be
+  // started in the same order on every rank. By default the blocking sum, complete on return.
+  virtual std::unique_ptr<PendingSum> start_all_reduce_sum(float* data, std::size_t n) {
+    all_reduce_sum(data, n);
+    return std::make_unique<PendingSum>();
   }
   // `bytes` bytes from `root` to every rank.
   virtual void broadcast(void* data, std::size_t bytes, int root = 0) = 0;
@@ -137,91 +150,6 @@ inline Tensor take_rows(const Tensor& t, const std::vector<std::int64_t>& rows) 
   Tensor out = Tensor::empty(shape, t.dtype(), t.device());
   for (std::size_t i = 0; i < rows.size(); ++i) out.narrow(0, static_cast<std::int64_t>(i), 1).copy_(t.narrow(0, rows[i], 1));
   return out;
-}
-
-// ---- averaging gradients -----------------------------------------------------------------------------------
-
-// Averages the gradients of `params` over the ranks of `comm`, and with them the values `scalars` point to
-// (a step's losses: every rank then logs and checks the global mean). The gradients are flattened into
-// float32 buckets of at most `bucket_bytes` (parameters in order, a parameter never split), one all-reduce per
-// bucket, then copied back as new gradient tensors of the parameters' dtype and device; the scalars travel in
-// one float64 all-reduce. Parameters without a gradient are skipped (every rank runs the same sub-network, so
-// the same parameters have one). A NaN or infinity anywhere reaches every rank, so the finite check that
-// follows (steps.hpp finite_step) agrees on all of them. Nothing happens with one rank.
-inline void average_gradients(Communicator& comm, const optim::NamedParameters& params,
-                              const std::vector<double*>& scalars = {}, std::size_t bucket_bytes = 32u << 20) {
-  if (comm.size() == 1) return;
-  if (!scalars.empty()) {
-    std::vector<double> s;
-    for (const double* p : scalars) s.push_back(*p);
-    comm.all_reduce_mean(s.data(), s.size());
-    for (std::size_t i = 0; i < scalars.size(); ++i) *scalars[i] = s[i];
-  }
-  const std::size_t cap = std::max<std::size_t>(bucket_bytes / sizeof(float), 1);
-  const auto device_grad = [](const optim::NamedParameter& p) {
-    return p.var.grad().defined() && p.var.grad().data().device() != Device::cpu();
-  };
-  if (comm.reduces_device_memory() && std::any_of(params.begin(), params.end(), device_grad)) {
-    // Device buckets: flattened, reduced and scaled on the gradients' device (one device per rank).
-    std::vector<const optim::NamedParameter*> group;
-    std::size_t count = 0;
-    auto flush_device = [&] {
-      if (group.empty()) return;
-      const Device dev = group.front()->var.grad().data().device();
-      Tensor flat = Tensor::empty({static_cast<std::int64_t>(count)}, DType::float32, dev);
-      std::int64_t at = 0;
-      for (const optim::NamedParameter* p : group) {
-        const Tensor g = p->var.grad().data().to(dev).to(DType::float32).contiguous();
-        flat.narrow(0, at, g.numel()).copy_(g.reshape({g.numel()}));
-        at += g.numel();
-      }
-      comm.all_reduce_sum(static_cast<float*>(flat.raw_data()), count);
-      flat = Var(Var(flat) * (1.0 / comm.size())).data();
-      at = 0;
-      for (const optim::NamedParameter* p : group) {
-        const Tensor& g = p->var.grad().data();
-        p->var.set_grad(Var(flat.narrow(0, at, g.numel()).reshape(g.shape()).to(g.dtype()).clone()));
-        at += g.numel();
-      }
-      group.clear();
-      count = 0;
-    };
-    for (const optim::NamedParameter& p : params) {
-      if (!p.var.grad().defined()) continue;
-      const std::size_t n = static_cast<std::size_t>(p.var.grad().numel());
-      if (!group.empty() && count + n > cap) flush_device();
-      group.push_back(&p);
-      count += n;
-    }
-    flush_device();
-    return;
-  }
-  std::vector<float> bucket;
-  std::vector<const optim::NamedParameter*> members;
-  auto flush = [&] {
-    if (members.empty()) return;
-    comm.all_reduce_mean(bucket.data(), bucket.size());
-    std::size_t at = 0;
-    for (const optim::NamedParameter* p : members) {
-      const Tensor& g = p->var.grad().data();
-      const std::size_t n = static_cast<std::size_t>(g.numel());
-      Tensor t = Tensor::empty(g.shape(), DType::float32);
-      std::memcpy(t.data<float>(), bucket.data() + at, n * sizeof(float));
-      at += n;
-      p->var.set_grad(Var(t.to(g.dtype()).to(g.device())));
-    }
-    bucket.clear();
-    members.clear();
-  };
-  for (const optim::NamedParameter& p : params) {
-    if (!p.var.grad().defined()) continue;
-    const Tensor g = p.var.grad().data().to(Device::cpu()).to(DType::float32).contiguous();
-    const std::size_t n = static_cast<std::size_t>(g.numel());
-    if (!members.empty() && bucket.size() + n > cap) flush();
-    bucket.insert(bucket.end(), g.data<float>(), g.data<float>() + n);
-    members.push_back(&p);
-  }
-  flush();
 }
 
 }  // namespace train

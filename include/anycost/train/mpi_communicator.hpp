@@ -10,14 +10,17 @@
 // someone else's MPI_Init leaves finalisation to them. Errors: MPI_COMM_WORLD keeps MPI's default handler
 // (MPI_ERRORS_ARE_FATAL), so a failed collective, or a peer that died (mpirun then ends every rank), stops
 // the job; abort() prints its message and calls MPI_Abort, which ends every rank with a non-zero status.
-// Every collective is blocking and runs on the calling thread (MPI_THREAD_FUNNELED is requested).
+// Every collective runs on the calling thread (MPI_THREAD_FUNNELED is requested); all are blocking except
+// start_all_reduce_sum (MPI_Iallreduce), which progresses whenever its test() or any MPI call runs.
 #pragma once
 
 #include <mpi.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "anycost/train/communicator.hpp"
 
@@ -52,6 +55,19 @@ class MpiCommunicator final : public Communicator {
   void all_reduce_sum(float* data, std::size_t n) override { reduce(data, n, MPI_FLOAT); }
   void all_reduce_sum(double* data, std::size_t n) override { reduce(data, n, MPI_DOUBLE); }
 
+  std::unique_ptr<PendingSum> start_all_reduce_sum(float* data, std::size_t n) override {
+    auto pending = std::make_unique<MpiPendingSum>(*this);
+    if (size_ == 1) return pending;
+    for (std::size_t at = 0; at < n;) {
+      const int chunk = static_cast<int>(std::min<std::size_t>(n - at, chunk_elements));
+      pending->requests.emplace_back();
+      check(MPI_Iallreduce(MPI_IN_PLACE, data + at, chunk, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &pending->requests.back()),
+            "MPI_Iallreduce");
+      at += static_cast<std::size_t>(chunk);
+    }
+    return pending;
+  }
+
   void broadcast(void* data, std::size_t bytes, int root = 0) override {
     for (std::size_t at = 0; at < bytes;) {
       const int chunk = static_cast<int>(std::min<std::size_t>(bytes - at, chunk_elements));
@@ -80,6 +96,31 @@ class MpiCommunicator final : public Communicator {
 
  private:
   static constexpr std::size_t chunk_elements = std::size_t{1} << 30;  // MPI counts are int
+
+  struct MpiPendingSum final : PendingSum {
+    explicit MpiPendingSum(const MpiCommunicator& c) : comm(c) {}
+    ~MpiPendingSum() override {
+      int finalised = 0;
+      MPI_Finalized(&finalised);
+      if (!finalised && !requests.empty())
+        MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE);
+    }
+    bool test() override {
+      int complete = 1;
+      if (!requests.empty())
+        comm.check(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &complete, MPI_STATUSES_IGNORE),
+                   "MPI_Testall");
+      if (complete) requests.clear();
+      return complete != 0;
+    }
+    void wait() override {
+      if (!requests.empty())
+        comm.check(MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+      requests.clear();
+    }
+    const MpiCommunicator& comm;
+    std::vector<MPI_Request> requests;
+  };
 
   template <typename T>
   void reduce(T* data, std::size_t n, MPI_Datatype type) {

@@ -7,7 +7,7 @@
 // Buffers: device memory goes through NCCL (ncclAllReduce / ncclBroadcast on the communicator's stream,
 // synchronised before returning); host memory (the trainer's control values: stop flags, loss scalars, the
 // checkpoint name) through the MPI communicator it was bootstrapped from. reduces_device_memory() is true, so
-// average_gradients builds its buckets on the GPU and never copies gradients to the host.
+// average_gradients (train/gradient_averager.hpp) builds its buckets on the GPU and never copies gradients to the host.
 //
 // Errors: a failed CUDA or NCCL call throws CommunicatorError naming it; abort() aborts the NCCL communicator
 // (ncclCommAbort, so no rank stays blocked in a kernel) and then the MPI job.

@@ -40,6 +40,7 @@
 #include "anycost/optim/adam.hpp"
 #include "anycost/train/communicator.hpp"
 #include "anycost/train/config.hpp"
+#include "anycost/train/gradient_averager.hpp"
 
 ANYCOST_NAMESPACE_BEGIN
 namespace train {
@@ -153,9 +154,17 @@ struct StepContext {
   std::vector<std::int64_t> rows(std::int64_t n, std::int64_t group) const {
     return shard_rows(n, comm ? comm->rank() : 0, ranks(), group);
   }
-  // Averages the gradients of `params` and the values `scalars` point to over the ranks (nothing on one).
-  void average(const optim::NamedParameters& params, const std::vector<double*>& scalars) const {
-    if (ranks() > 1) average_gradients(*comm, params, scalars);
+  // backward(loss); with several ranks, the gradients of `params` and the values `scalars` point to are then
+  // the means over the ranks, the gradients' all-reduce overlapping the pass (train/gradient_averager.hpp).
+  void backward_averaged(const Var& loss, const optim::NamedParameters& params,
+                         const std::vector<double*>& scalars) const {
+    if (ranks() == 1) {
+      backward(loss);
+      return;
+    }
+    GradientAverager averager(*comm, params);
+    backward(loss, {}, averager.options());
+    averager.finish(scalars);
   }
   int n_res() const { return stage == 1 ? 1 : config.n_res; }
   int n_sampled() const { return stage == 1 ? 1 : config.n_sampled_res; }
@@ -219,9 +228,8 @@ inline bool d_step(const StepContext& s, const std::vector<Tensor>& real, const 
                                      s.d.forward(output_at(fake, i).detach(), arch));
     loss = loss.defined() ? Var(loss + l) : l;
   }
-  backward(loss);
   out.d = loss.item();
-  s.average(opt.parameters(), {&out.d});
+  s.backward_averaged(loss, opt.parameters(), {&out.d});
   if (!finite_step(out.d, opt.parameters())) return false;
   opt.step();
   return true;
@@ -235,10 +243,9 @@ inline bool r1_step(const StepContext& s, const std::vector<Tensor>& real, int i
   const Var penalty =
       losses::r1(Var(real[static_cast<std::size_t>(index)]), [&](const Var& img) { return s.d.forward(img, arch); });
   const Var loss = penalty * (s.config.r1_gamma / 2 * s.config.r1_interval);
-  backward(loss);
   out.r1 = penalty.item();
   double total = loss.item();
-  s.average(opt.parameters(), {&out.r1, &total});
+  s.backward_averaged(loss, opt.parameters(), {&out.r1, &total});
   if (!finite_step(total, opt.parameters())) return false;
   opt.step();
   return true;
@@ -273,9 +280,8 @@ inline bool g_step(const StepContext& s, const StepDraws& draws, optim::Adam& op
     out.lpips = c.lpips.defined() ? c.lpips.item() : 0.0;
     loss = loss + c.total;
   }
-  backward(loss);
   double total = loss.item();
-  s.average(opt.parameters(), {&out.g, &out.mse, &out.lpips, &total});
+  s.backward_averaged(loss, opt.parameters(), {&out.g, &out.mse, &out.lpips, &total});
   if (!finite_step(total, opt.parameters())) return false;
   opt.step();
   return true;
@@ -330,11 +336,10 @@ inline bool path_step(const StepContext& s, std::int64_t batch, Rng& rng, optim:
     });
   }
   const Var loss = r.penalty * (s.config.pl_weight * s.config.pl_interval);
-  backward(loss);
   out.path = r.penalty.item();
   out.path_mean = r.mean;
   double total = loss.item();
-  s.average(opt.parameters(), {&out.path, &total});
+  s.backward_averaged(loss, opt.parameters(), {&out.path, &total});
   if (!finite_step(total, opt.parameters()) || !std::isfinite(r.mean)) return false;
   opt.step();
   mean = r.mean;
