@@ -126,7 +126,7 @@ struct CpuFn<T, InRange> {
   T scalar(T x) const { return InRange{lo, hi}(x); }
   ANYCOST_ALWAYS_INLINE void vec(const cpu_vec<T>& x, cpu_vec<T>& out) const {
     const cpu_vec<T> one = cpu_vec<T>{} + T(1), zero{};
-    out = (x >= lo) & (x <= hi) ? one : zero;
+    out = ((x >= lo) & (x <= hi)) ? one : zero;
   }
 };
 template <class T>
