@@ -100,6 +100,24 @@ def cpu_isa():
     return "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
 
 
+def openblas_coretype():
+    """Debian's OpenBLAS 0.3.21 does not know recent Xeons and falls back to its SSE3 "Prescott" kernels, which
+    makes PyTorch (and our optional BLAS path) several times slower than the CPU allows. Unless the user set
+    OPENBLAS_CORETYPE, name the kernels the CPU can run (SkylakeX for AVX-512, Haswell for AVX2) when the
+    library's own choice is Prescott. Must run before torch is imported."""
+    if "OPENBLAS_CORETYPE" in os.environ:
+        return os.environ["OPENBLAS_CORETYPE"] + " (set by the user)"
+    probe = subprocess.run([sys.executable, "-c", "import numpy; numpy.ones((64, 64)) @ numpy.ones((64, 64))"],
+                           env=dict(os.environ, OPENBLAS_VERBOSE="2"), capture_output=True, text=True)
+    detected = next((line.split(":", 1)[1].strip() for line in (probe.stdout + probe.stderr).splitlines()
+                     if line.startswith("Core:")), None)
+    isa = cpu_isa()
+    if detected == "Prescott" and isa in ("AVX-512", "AVX2"):
+        os.environ["OPENBLAS_CORETYPE"] = "SkylakeX" if isa == "AVX-512" else "Haswell"
+        return f"{os.environ['OPENBLAS_CORETYPE']} (OpenBLAS detected Prescott on this {isa} CPU)"
+    return detected or "not OpenBLAS / unknown"
+
+
 def loadavg():
     try:
         with open("/proc/loadavg") as f:
@@ -340,6 +358,8 @@ def main():
     # Thread settings before torch (OpenMP) or ORT are loaded, inherited by the anycost processes.
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    blas_core = openblas_coretype()
+    log(f"OpenBLAS kernels: {blas_core}")
     try:
         import numpy  # noqa: F401  (torch.from_numpy, ORT inputs)
         import torch
@@ -374,7 +394,7 @@ def main():
             f"{args.iters} timed calls) per side and configuration; ms per image (z → image): median over rounds "
             "(min–max)",
             f"- official: mit-han-lab/anycost-gan {official_head or '(no git)'}, FORCE_NATIVE=1, torch "
-            f"{torch.__version__} ({torch.get_num_threads()} threads)",
+            f"{torch.__version__} ({torch.get_num_threads()} threads), OpenBLAS kernels {blas_core}",
             f"- ONNX Runtime {ort.__version__}: the official generator exported per configuration (torch.onnx, opset "
             f"{args.opset}), CPU provider, intra-op {args.threads}, inter-op 1, spinning off",
             f"- anycost: {args.anycost} (repository {git_head(REPO) or '?'}), `anycost generate --threads "
