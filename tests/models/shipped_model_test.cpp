@@ -81,15 +81,15 @@ TEST_CASE("shipped model: renders are deterministic for a seed and look like emo
 TEST_CASE("shipped model: reduced-width previews follow the full render, unlike the stage-2 generator's", "[shipped]") {
   const models::Generator g3 = models::load_generator(shipped_dir + "generator.safetensors");
   const models::Generator g2 = models::load_generator(shipped_dir + "generator-stage2.safetensors");
-  // PSNR of a preview against the full render of the same latent (measured on 64 latents when the model
-  // shipped: stage 3 24.6 / 17.2 dB at ratios 0.75 / 0.5, stage 2 10.6 / 10.5 dB).
+  // PSNR of a preview against the full render of the same latent (these 16 latents, when the model shipped:
+  // stage 3 32.2 / 21.9 dB at ratios 0.75 / 0.5, stage 2 12.0 / 12.4 dB).
   const auto consistency = [](const models::Generator& g, double ratio) {
     return psnr(render(g, g.channel_table().uniform(ratio), 11, 16), render(g, g.channel_table().full(), 11, 16));
   };
   for (double ratio : {0.75, 0.5}) {
     const double p3 = consistency(g3, ratio), p2 = consistency(g2, ratio);
     INFO("ratio " << ratio << ": stage 3 " << p3 << " dB, stage 2 " << p2 << " dB");
-    CHECK(p3 > (ratio == 0.75 ? 21.0 : 15.0));
+    CHECK(p3 > (ratio == 0.75 ? 28.0 : 18.0));
     CHECK(p3 > p2 + 5.0);
   }
 }
@@ -110,10 +110,10 @@ TEST_CASE("shipped model: an edit along a shipped direction raises the classifie
     for (std::int64_t i = 0; i < l.size(0); ++i) out.push_back(l.select(0, i).select(0, label).item());
     return out;
   };
-  // The three labels whose directions move the logit most reliably (16 latents, strength +-3, when it shipped:
-  // face 14/14, flag 16/15, person 15/14 raised/lowered); labels the classifier separates poorly (animal 8/13,
-  // hand 9/12) have weak directions, listed in examples/models/emoji64/README.md.
-  for (const char* name : {"face", "flag", "person"}) {
+  // Three labels whose directions move the logit reliably (16 latents, strength +-3, when it shipped: flag
+  // 13/15, person 14/14, skin_tone=2 14/14 raised/lowered); labels the classifier separates poorly (symbol
+  // 8/10, animal 9/13) have weak directions, all listed in examples/models/emoji64/README.md.
+  for (const char* name : {"flag", "person", "skin_tone=2"}) {
     INFO(name);
     const auto& labels = c.labels();
     const auto label = static_cast<std::int64_t>(std::find(labels.begin(), labels.end(), name) - labels.begin());
