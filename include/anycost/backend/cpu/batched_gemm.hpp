@@ -85,6 +85,20 @@ ANYCOST_ALWAYS_INLINE void pack_a(const StridedMatrix<T>& a, std::int64_t i0, st
                                   std::int64_t kc, T* dst) {
   constexpr int mr = MR;
   const std::int64_t rows = std::min<std::int64_t>(mr, m - i0);
+  if (a.rs == 1) {  // a transposed A (the up-convolution's Wᵀ): the rows of one k are contiguous
+    for (std::int64_t k = 0; k < kc; ++k) {
+      const T* src = a.p + i0 + (k0 + k) * a.cs;
+      T* d = dst + k * mr;
+      if (rows == mr) {
+#pragma GCC unroll 8
+        for (int i = 0; i < mr; ++i) d[i] = src[i];
+      } else {
+        for (std::int64_t i = 0; i < rows; ++i) d[i] = src[i];
+        for (std::int64_t i = rows; i < mr; ++i) d[i] = T(0);
+      }
+    }
+    return;
+  }
   for (std::int64_t i = 0; i < rows; ++i) {
     const T* src = a.p + (i0 + i) * a.rs + k0 * a.cs;
     if (a.cs == 1)
