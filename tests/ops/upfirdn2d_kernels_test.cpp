@@ -46,7 +46,7 @@ void check(int n, int c, int h, int w, const Tensor& k, const UpFirDnParams& p, 
 
 TEST_CASE("separable upfirdn2d matches the direct loop", "[upfirdn2d][kernels]") {
   const std::vector<double> blur = {1, 3, 3, 1}, odd = {1, -2, 0.5}, two = {0.25, 0.75};
-  for (Isa isa : {Isa::generic, cpu::simd::active_isa()}) {
+  for (Isa isa : cpu::simd::supported_isas()) {
     for (int n : {1, 3}) {
       // StyleGAN2: ToRGB skip upsample, the blur after the up-convolution, the discriminator's downsample.
       check<float>(n, 3, 17, 23, outer<float>(blur, blur, 4.0 / 64), UpFirDnParams::make(2, 1, 2, 1), isa);

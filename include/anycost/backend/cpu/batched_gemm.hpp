@@ -6,6 +6,9 @@
 // A product is C = Σ_t A_t·B_t (+ C when accumulating) over one or more terms: a convolution expressed as
 // a sum over kernel taps needs no im2col copy. A and B are general strided views (element (i, j) at
 // p[i·rs + j·cs]), so transposed and sliced operands cost only a different packing order; C is row-major.
+//
+// The register block depends on the instruction set (GemmBlock): 6 rows × 2 vectors of 256 bits for AVX2 and
+// the portable copy, 8 rows × 3 vectors of 512 bits for AVX-512, whose 32 registers hold 24 accumulators.
 #pragma once
 
 #include <algorithm>
@@ -58,17 +61,44 @@ struct GemmProduct {
 };
 
 namespace detail {
-// Register block: MR rows × NV vectors. 6 × 16 floats (6 × 8 doubles) keeps 12 accumulators in the 16
-// AVX2 registers with room for the B row and the broadcast A value.
-inline constexpr int gemm_mr = 6, gemm_nv = 2;
+// Register block: MR rows × NV vectors of Bytes bytes, per copy of the kernel (simd.hpp's tags). 6 × 16 floats
+// (6 × 8 doubles) keeps 12 accumulators in the 16 AVX2 registers with room for the B row and the broadcast A
+// value; AVX-512's 32 registers take 8 × 48 floats (24 accumulators, 3 B vectors, A broadcast from memory).
+// 8 rows also divide the channel counts that make up M in a convolution (multiples of 8 or 16).
+template <class Tag>
+struct GemmBlock {
+  static constexpr int mr = 6, nv = 2, bytes = 32;
+};
+template <>
+struct GemmBlock<simd::Avx512> {
+  static constexpr int mr = 8, nv = 3, bytes = 64;
+};
+template <class Tag, class T>
+inline constexpr int gemm_nr = GemmBlock<Tag>::nv * GemmBlock<Tag>::bytes / static_cast<int>(sizeof(T));
+inline constexpr int gemm_mr_max = 8;
+// gemm_nc is a multiple of every block's NR (16, 32 and 48 floats; 8, 16 and 24 doubles).
 inline constexpr std::int64_t gemm_kc = 384, gemm_nc = 192;
 
 // Ã[k][i] = A(i0 + i, k0 + k) for i < MR (rows past m read as zero).
-template <class T>
+template <int MR, class T>
 ANYCOST_ALWAYS_INLINE void pack_a(const StridedMatrix<T>& a, std::int64_t i0, std::int64_t m, std::int64_t k0,
                                   std::int64_t kc, T* dst) {
-  constexpr int mr = gemm_mr;
+  constexpr int mr = MR;
   const std::int64_t rows = std::min<std::int64_t>(mr, m - i0);
+  if (a.rs == 1) {  // a transposed A (the up-convolution's Wᵀ): the rows of one k are contiguous
+    for (std::int64_t k = 0; k < kc; ++k) {
+      const T* src = a.p + i0 + (k0 + k) * a.cs;
+      T* d = dst + k * mr;
+      if (rows == mr) {
+#pragma GCC unroll 8
+        for (int i = 0; i < mr; ++i) d[i] = src[i];
+      } else {
+        for (std::int64_t i = 0; i < rows; ++i) d[i] = src[i];
+        for (std::int64_t i = rows; i < mr; ++i) d[i] = T(0);
+      }
+    }
+    return;
+  }
   for (std::int64_t i = 0; i < rows; ++i) {
     const T* src = a.p + (i0 + i) * a.rs + k0 * a.cs;
     if (a.cs == 1)
@@ -81,17 +111,18 @@ ANYCOST_ALWAYS_INLINE void pack_a(const StridedMatrix<T>& a, std::int64_t i0, st
 }
 
 // B̃[panel][k][j] = B(k0 + k, j0 + panel·NR + j) for the nc columns from j0 (columns past n read as zero).
-template <class T>
+template <int NR, class T>
 ANYCOST_ALWAYS_INLINE void pack_b(const StridedMatrix<T>& b, std::int64_t k0, std::int64_t kc, std::int64_t j0,
                                   std::int64_t nc, std::int64_t n, T* dst) {
-  constexpr int L = simd::lanes<T>, nr = gemm_nv * L;
+  constexpr int L = simd::lanes<T>, nr = NR;
+  static_assert(NR % L == 0, "a B panel is whole 256-bit vectors");
   for (std::int64_t jp = 0; jp < nc; jp += nr) {
     T* panel = dst + jp * kc;
     const std::int64_t cols = std::min<std::int64_t>(nr, n - j0 - jp);
     if (b.cs == 1 && cols == nr) {
       for (std::int64_t k = 0; k < kc; ++k) {
         const T* src = b.p + (k0 + k) * b.rs + j0 + jp;
-        for (int j = 0; j < gemm_nv; ++j) {
+        for (int j = 0; j < NR / L; ++j) {
           simd::vec<T> v;
           simd::load(v, src + j * L);
           simd::store(panel + k * nr + j * L, v);
@@ -113,7 +144,8 @@ template <class T>
 ANYCOST_ALWAYS_INLINE void micro_kernel(std::int64_t kc, const T* a, std::int64_t ars, std::int64_t aks, const T* b,
                                         T* c, std::int64_t ldc, int mr, int nr, bool accumulate) {
   using V = simd::vec<T>;
-  constexpr int MR = gemm_mr, NV = gemm_nv, L = simd::lanes<T>, NR = NV * L;
+  constexpr int MR = GemmBlock<simd::Generic>::mr, NV = GemmBlock<simd::Generic>::nv, L = simd::lanes<T>,
+                NR = NV * L;
   V acc[MR][NV];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NV; ++j) acc[i][j] = V{};
@@ -162,8 +194,8 @@ __attribute__((target("avx2,fma"))) inline void micro_kernel_avx2(std::int64_t k
                                                                   std::int64_t aks, const T* b, T* c,
                                                                   std::int64_t ldc, int mr, int nr, bool accumulate) {
   using V = simd::vec<T>;
-  constexpr int MR = gemm_mr, L = simd::lanes<T>, NR = gemm_nv * L;
-  static_assert(MR == 6 && gemm_nv == 2, "the AVX2 kernel is written out for a 6 x 2-vector block");
+  constexpr int MR = GemmBlock<simd::Avx2>::mr, L = simd::lanes<T>, NR = GemmBlock<simd::Avx2>::nv * L;
+  static_assert(MR == 6 && NR == gemm_nr<simd::Avx2, T>, "the AVX2 kernel is written out for a 6 x 2-vector block");
   // Named accumulators: an array of them is kept in memory by GCC once this function is inlined.
   V c00{}, c01{}, c10{}, c11{}, c20{}, c21{}, c30{}, c31{}, c40{}, c41{}, c50{}, c51{};
   const T *a0 = a, *a1 = a + ars, *a2 = a + 2 * ars, *a3 = a + 3 * ars, *a4 = a + 4 * ars, *a5 = a + 5 * ars;
@@ -218,6 +250,76 @@ __attribute__((target("avx2,fma"))) inline void micro_kernel_avx2(std::int64_t k
   for (int i = 0; i < mr; ++i)
     for (int j = 0; j < nr; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i][j] : tile[i][j];
 }
+
+// The AVX-512 block: 8 rows × 3 vectors of 512 bits, A broadcast from memory into the FMA (GCC folds the
+// broadcast into the instruction's embedded-broadcast operand), so 11 loads feed 24 FMAs per step of k.
+template <class T>
+__attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) inline void micro_kernel_avx512(
+    std::int64_t kc, const T* a, std::int64_t ars, std::int64_t aks, const T* b, T* c, std::int64_t ldc, int mr,
+    int nr, bool accumulate) {
+  using V = simd::vec_of<T, 64>;
+  constexpr int MR = GemmBlock<simd::Avx512>::mr, L = static_cast<int>(64 / sizeof(T)), NR = 3 * L;
+  static_assert(MR == 8 && NR == gemm_nr<simd::Avx512, T>, "the AVX-512 kernel is written out for 8 x 3 vectors");
+  // Named accumulators, as in the AVX2 kernel.
+  V c00{}, c01{}, c02{}, c10{}, c11{}, c12{}, c20{}, c21{}, c22{}, c30{}, c31{}, c32{};
+  V c40{}, c41{}, c42{}, c50{}, c51{}, c52{}, c60{}, c61{}, c62{}, c70{}, c71{}, c72{};
+  const T *a0 = a, *a1 = a + ars, *a2 = a + 2 * ars, *a3 = a + 3 * ars;
+  const T *a4 = a + 4 * ars, *a5 = a + 5 * ars, *a6 = a + 6 * ars, *a7 = a + 7 * ars;
+  for (std::int64_t k = 0; k < kc; ++k, b += NR) {
+    V b0, b1, b2, av;
+    std::memcpy(&b0, b, sizeof(V));
+    std::memcpy(&b1, b + L, sizeof(V));
+    std::memcpy(&b2, b + 2 * L, sizeof(V));
+    const std::int64_t o = k * aks;
+#define ANYCOST_GEMM_ROW(row)                                                                                 \
+  if constexpr (sizeof(T) == 4)                                                                               \
+    av = __builtin_bit_cast(V, _mm512_set1_ps(*reinterpret_cast<const float*>(a##row + o)));                  \
+  else                                                                                                        \
+    av = __builtin_bit_cast(V, _mm512_set1_pd(*reinterpret_cast<const double*>(a##row + o)));                 \
+  c##row##0 += av * b0;                                                                                       \
+  c##row##1 += av * b1;                                                                                       \
+  c##row##2 += av * b2;
+    ANYCOST_GEMM_ROW(0)
+    ANYCOST_GEMM_ROW(1)
+    ANYCOST_GEMM_ROW(2)
+    ANYCOST_GEMM_ROW(3)
+    ANYCOST_GEMM_ROW(4)
+    ANYCOST_GEMM_ROW(5)
+    ANYCOST_GEMM_ROW(6)
+    ANYCOST_GEMM_ROW(7)
+#undef ANYCOST_GEMM_ROW
+  }
+  alignas(64) T tile[MR][NR];
+#define ANYCOST_GEMM_OUT(row)                                                                                 \
+  std::memcpy(&tile[row][0], &c##row##0, sizeof(V));                                                          \
+  std::memcpy(&tile[row][L], &c##row##1, sizeof(V));                                                          \
+  std::memcpy(&tile[row][2 * L], &c##row##2, sizeof(V));
+  ANYCOST_GEMM_OUT(0)
+  ANYCOST_GEMM_OUT(1)
+  ANYCOST_GEMM_OUT(2)
+  ANYCOST_GEMM_OUT(3)
+  ANYCOST_GEMM_OUT(4)
+  ANYCOST_GEMM_OUT(5)
+  ANYCOST_GEMM_OUT(6)
+  ANYCOST_GEMM_OUT(7)
+#undef ANYCOST_GEMM_OUT
+  if (mr == MR && nr == NR) {
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NR; j += L) {
+        T* p = c + i * ldc + j;
+        V v, old;
+        std::memcpy(&v, &tile[i][j], sizeof(V));
+        if (accumulate) {
+          std::memcpy(&old, p, sizeof(V));
+          v += old;
+        }
+        std::memcpy(p, &v, sizeof(V));
+      }
+    return;
+  }
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i][j] : tile[i][j];
+}
 #endif
 
 struct GemmItem {
@@ -228,7 +330,7 @@ struct GemmItem {
 // Rows [i0, i1) × columns [j0, j1) of one product.
 template <class Tag, class T>
 ANYCOST_ALWAYS_INLINE void run_item(Tag, const GemmProduct<T>& g, const GemmItem& it, T* pa, T* pb) {
-  constexpr int MR = gemm_mr, NR = gemm_nv * simd::lanes<T>;
+  constexpr int MR = GemmBlock<Tag>::mr, NR = gemm_nr<Tag, T>;
   const std::int64_t ncur = it.j1 - it.j0;
   bool first = true;
   for (int t = 0; t < g.n_terms; ++t) {
@@ -237,20 +339,22 @@ ANYCOST_ALWAYS_INLINE void run_item(Tag, const GemmProduct<T>& g, const GemmItem
       const std::int64_t kc = std::min(gemm_kc, term.k - k0);
       const bool acc = g.accumulate || !first;
       first = false;
-      pack_b(term.b, k0, kc, it.j0, simd::round_up(ncur, NR), g.n, pb);
+      pack_b<NR>(term.b, k0, kc, it.j0, simd::round_up(ncur, NR), g.n, pb);
       for (std::int64_t i0 = it.i0; i0 < it.i1; i0 += MR) {
         const int mr = static_cast<int>(std::min<std::int64_t>(MR, it.i1 - i0));
         // Full panels of a row-major A are read in place: each element is used once per column block.
         const bool direct = term.a.cs == 1 && i0 + MR <= g.m;
         const T* a = direct ? term.a.p + i0 * term.a.rs + k0 : pa;
-        if (!direct) pack_a(term.a, i0, g.m, k0, kc, pa);
-        for (std::int64_t jp = 0; jp < ncur; jp += NR)
-          {
+        if (!direct) pack_a<MR>(term.a, i0, g.m, k0, kc, pa);
+        for (std::int64_t jp = 0; jp < ncur; jp += NR) {
           T* cp = g.c + i0 * g.ldc + it.j0 + jp;
           const int nr = static_cast<int>(std::min<std::int64_t>(NR, ncur - jp));
           const std::int64_t ars = direct ? term.a.rs : 1, aks = direct ? 1 : MR;
 #if ANYCOST_SIMD_X86
-          if constexpr (std::is_same_v<Tag, simd::Avx2>) {
+          if constexpr (std::is_same_v<Tag, simd::Avx512>) {
+            micro_kernel_avx512(kc, a, ars, aks, pb + jp * kc, cp, g.ldc, mr, nr, acc);
+            continue;
+          } else if constexpr (std::is_same_v<Tag, simd::Avx2>) {
             micro_kernel_avx2(kc, a, ars, aks, pb + jp * kc, cp, g.ldc, mr, nr, acc);
             continue;
           }
@@ -268,7 +372,9 @@ ANYCOST_ALWAYS_INLINE void run_item(Tag, const GemmProduct<T>& g, const GemmItem
 // Computes every product of the set.
 template <class T>
 void gemm_products(const GemmProduct<T>* products, int count, simd::Isa isa) {
-  constexpr int MR = detail::gemm_mr, NR = detail::gemm_nv * simd::lanes<T>;
+  const bool wide = isa == simd::Isa::avx512;
+  const int MR = wide ? detail::GemmBlock<simd::Avx512>::mr : detail::GemmBlock<simd::Avx2>::mr;
+  const int NR = wide ? detail::gemm_nr<simd::Avx512, T> : detail::gemm_nr<simd::Avx2, T>;
   // Column blocks first (B is packed once per block); rows are split further only when there are too few
   // items to keep every thread busy.
   std::vector<detail::GemmItem> items;
@@ -296,9 +402,9 @@ void gemm_products(const GemmProduct<T>* products, int count, simd::Isa isa) {
   const std::int64_t n_items = static_cast<std::int64_t>(items.size());
   const std::int64_t grain = std::max<std::int64_t>(1, static_cast<std::int64_t>(1e6 / (flops / n_items + 1)));
   parallel_for(n_items, grain, [&](std::int64_t w0, std::int64_t w1) {
-    T* pa = scratch<T>(Scratch::gemm_a, detail::gemm_kc * MR);
+    T* pa = scratch<T>(Scratch::gemm_a, detail::gemm_kc * detail::gemm_mr_max);
     T* pb = scratch<T>(Scratch::gemm_b, detail::gemm_kc * detail::gemm_nc);
-    simd::dispatch(isa, [&](auto tag) {
+    simd::dispatch_wide(isa, [&](auto tag) {
       for (std::int64_t w = w0; w < w1; ++w) detail::run_item(tag, products[items[w].product], items[w], pa, pb);
     });
   });

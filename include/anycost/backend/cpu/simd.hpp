@@ -1,21 +1,30 @@
-// 256-bit vectors for the CPU kernels, and the run-time choice of instruction set.
+// SIMD vectors for the CPU kernels (256-bit; 512-bit where a kernel is written for AVX-512), and the run-time
+// choice of instruction set.
 //
 // Kernels are written once with GCC/Clang vector extensions (vec<T>: 8 floats or 4 doubles) and run through
 // simd::dispatch(isa, body): the body is inlined into one copy compiled for AVX2+FMA and one compiled for
 // the translation unit's own flags, and the copy to run is picked at run time. A consumer therefore gets
 // AVX2 kernels without building with -mavx2, and the same source still runs on any x86-64 (or other) CPU.
-// The body receives a tag (Avx2 or Generic) for the rare spot that wants an instruction the vector
-// extensions cannot spell (a broadcast straight from memory).
+// The body receives a tag (Avx2, Generic, or Avx512 from dispatch_wide) for the rare spot that wants an
+// instruction the vector extensions cannot spell (a broadcast straight from memory).
+//
+// AVX-512 (Isa::avx512: AVX-512 F, VL and DQ) pays only where a kernel is written for 512-bit vectors and
+// 32 registers: dispatch() runs the AVX2 copy of a body on such a CPU (a third copy of every 256-bit body
+// would cost compile time and gain nothing), and dispatch_wide() adds a copy compiled for AVX-512, whose
+// tag (Avx512) the body uses to pick its vector width and register block (vec_of<T, 64>).
+// Today that is the packed GEMM (batched_gemm.hpp), which carries the bulk of a convolution's work.
 //
 // Rules for kernel bodies: take the ISA from active_isa() in the calling thread and call dispatch() inside
 // each parallel chunk (an OpenMP region is not inlined into the AVX2 copy); helpers are always inlined and
 // return vectors through references, never by value (see load()).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
 #define ANYCOST_SIMD_X86 1
@@ -32,27 +41,59 @@
 ANYCOST_NAMESPACE_BEGIN
 namespace backend::cpu::simd {
 
-enum class Isa { generic, avx2 };
+enum class Isa { generic, avx2, avx512 };
 
-// Best instruction set of this CPU. ANYCOST_CPU_ISA=generic in the environment forces the portable copy
-// (for comparisons and for testing the fallback).
+inline const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::avx512: return "avx512";
+    case Isa::avx2: return "avx2+fma";
+    case Isa::generic: break;
+  }
+  return "generic";
+}
+
+// Whether this CPU (and its operating system, which must save the wider registers) runs the copies built
+// for `isa`.
+inline bool cpu_supports(Isa isa) {
+#if ANYCOST_SIMD_X86
+  __builtin_cpu_init();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (isa == Isa::avx2) return avx2;
+  if (isa == Isa::avx512)
+    return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512dq");
+#endif
+  return isa == Isa::generic;
+}
+
+// Every instruction set this CPU runs, the portable copy first: what the kernel tests loop over.
+inline std::vector<Isa> supported_isas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512})
+    if (cpu_supports(isa)) out.push_back(isa);
+  return out;
+}
+
+// Best instruction set of this CPU. ANYCOST_CPU_ISA=avx2 or =generic in the environment caps it (for
+// comparisons and for testing the lower paths; a level the CPU lacks, or an unknown name, changes nothing).
 inline Isa active_isa() {
   static const Isa isa = [] {
-#if ANYCOST_SIMD_X86
+    Isa best = Isa::generic;
+    for (Isa i : supported_isas()) best = i;
     const char* env = std::getenv("ANYCOST_CPU_ISA");
-    if (env && std::strcmp(env, "generic") == 0) return Isa::generic;
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::avx2;
-#endif
-    return Isa::generic;
+    if (env)
+      for (Isa cap : {Isa::generic, Isa::avx2, Isa::avx512})
+        if (std::strcmp(env, isa_name(cap)) == 0 || (cap == Isa::avx2 && std::strcmp(env, "avx2") == 0))
+          best = std::min(best, cap);
+    return best;
   }();
   return isa;
 }
-inline const char* isa_name(Isa isa) { return isa == Isa::avx2 ? "avx2+fma" : "generic"; }
 inline const char* active_isa_name() { return isa_name(active_isa()); }
 
 struct Generic {};
 struct Avx2 {};
+struct Avx512 {};
 
 namespace detail {
 template <class F, class Tag>
@@ -67,6 +108,10 @@ template <class F>
 __attribute__((target("avx2,fma"), flatten)) void run_avx2(const F& f) {
   call_body(f, Avx2{});
 }
+template <class F>
+__attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"), flatten)) void run_avx512(const F& f) {
+  call_body(f, Avx512{});
+}
 #endif
 template <class F>
 __attribute__((flatten)) void run_generic(const F& f) {
@@ -74,11 +119,12 @@ __attribute__((flatten)) void run_generic(const F& f) {
 }
 }  // namespace detail
 
-// Runs body() (or body(tag)) compiled for `isa`; everything the body calls is inlined into that copy.
+// Runs body() (or body(tag)) compiled for `isa`; everything the body calls is inlined into that copy. An
+// AVX-512 CPU runs the AVX2 copy (see the top of this file).
 template <class F>
 void dispatch(Isa isa, const F& body) {
 #if ANYCOST_SIMD_X86
-  if (isa == Isa::avx2) {
+  if (isa == Isa::avx2 || isa == Isa::avx512) {
     detail::run_avx2(body);
     return;
   }
@@ -87,14 +133,29 @@ void dispatch(Isa isa, const F& body) {
   detail::run_generic(body);
 }
 
-template <class T>
+// As dispatch(), plus a copy compiled for AVX-512 (tag Avx512), for bodies written for 512-bit vectors.
+template <class F>
+void dispatch_wide(Isa isa, const F& body) {
+#if ANYCOST_SIMD_X86
+  if (isa == Isa::avx512) {
+    detail::run_avx512(body);
+    return;
+  }
+#endif
+  dispatch(isa, body);
+}
+
+template <class T, int Bytes = 32>
 struct VecOf {
-  typedef T type __attribute__((vector_size(32)));
+  typedef T type __attribute__((vector_size(Bytes)));
 };
 template <class T>
 using vec = typename VecOf<T>::type;
 template <class T>
 inline constexpr int lanes = static_cast<int>(32 / sizeof(T));
+// Vectors of another width (64 bytes: AVX-512); only inside a copy compiled for it.
+template <class T, int Bytes>
+using vec_of = typename VecOf<T, Bytes>::type;
 
 // Helpers write through references: a vector returned by value from a call that GCC has not inlined yet
 // trips -Wpsabi ("AVX vector return without AVX enabled changes the ABI") at the outermost caller.
