@@ -19,10 +19,13 @@ much less. A model: any generator checkpoint, e.g. the one compare_official.py c
 
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
+
+# The timing read from `anycost generate`'s output and the load average, as the official comparison reads them.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "official"))
+from compare_official import anycost_round_ms, loadavg  # noqa: E402
 
 
 def run(args, ratio, res, isa):
@@ -37,17 +40,7 @@ def run(args, ratio, res, isa):
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode != 0:
         sys.exit(f"anycost failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
-    total = re.search(r"time\s+([0-9.]+) ms/image \((\d+) images in ([0-9.]+) s", p.stdout)
-    first = re.search(r"\[(\d+)/(\d+)\] ([0-9.]+) ms/image", p.stderr)
-    if not total or not first:
-        sys.exit(f"could not read the timing of anycost generate:\n{p.stdout}\n{p.stderr}")
-    n, k, avg_k = int(total.group(2)), int(first.group(1)), float(first.group(3))
-    return (float(total.group(1)) * n - k * avg_k) / (n - k)
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
+    return anycost_round_ms(p)
 
 
 def main():
