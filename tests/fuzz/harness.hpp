@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "anycost/editing/edit_history.hpp"
@@ -28,8 +29,9 @@ struct HarnessFailure : std::logic_error {
   using std::logic_error::logic_error;
 };
 
-inline void expect(bool ok, const std::string& what) {
-  if (!ok) throw HarnessFailure(what);
+// A string_view, so that a check inside a per-pixel loop builds no string unless it fails.
+inline void expect(bool ok, std::string_view what) {
+  if (!ok) throw HarnessFailure(std::string(what));
 }
 
 // safetensors from memory: accepted files hold exactly the listed tensors, CPU float32/float64, contiguous,
@@ -78,7 +80,8 @@ inline int image(const std::uint8_t* data, std::size_t size) {
   expect(t.size(1) * t.size(2) <= max_pixels, "decoded image is above the pixel limit");
   expect(t.dtype() == anycost::DType::float32 && t.is_contiguous(), "decoded image is not contiguous float32");
   const float* p = t.data<float>();
-  for (std::int64_t i = 0; i < t.numel(); ++i) expect(p[i] >= -1.0f && p[i] <= 1.0f, "pixel value outside [-1, 1]");
+  const std::int64_t n = t.numel();
+  for (std::int64_t i = 0; i < n; ++i) expect(p[i] >= -1.0f && p[i] <= 1.0f, "pixel value outside [-1, 1]");
   return 0;
 }
 
