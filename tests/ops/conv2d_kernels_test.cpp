@@ -103,13 +103,14 @@ const Geo geometries[] = {
     {2, 6, 10, 9, 7, 1, 2, 0, 1},    // 1x1 stride 2
     {2, 32, 24, 13, 11, 3, 1, 1, 1}, // large enough for Winograd under `automatic`
     {1, 20, 18, 17, 19, 3, 1, 1, 2}, // several tile rows and a partial vector of tiles per row
+    {2, 4, 6, 10, 8, 2, 3, 0, 1},    // stride 3 > kernel 2: transposed phases without taps, output padding
 };
 
 }  // namespace
 
 TEST_CASE("conv2d kernels match direct loops on every algorithm and instruction set", "[conv2d][kernels]") {
   for (Isa isa : cpu::simd::supported_isas())
-    for (ConvAlgo algo : {ConvAlgo::gemm, ConvAlgo::winograd, ConvAlgo::winograd_4x4, ConvAlgo::automatic})
+    for (ConvAlgo algo : {ConvAlgo::gemm, ConvAlgo::winograd, ConvAlgo::winograd_4x4, ConvAlgo::polyphase, ConvAlgo::automatic})
       for (const Geo& g : geometries) {
         check_conv<double>(g, algo, isa);
         check_conv<float>(g, algo, isa);

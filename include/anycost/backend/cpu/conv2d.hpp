@@ -28,8 +28,9 @@ namespace backend::cpu {
 // Which algorithm a convolution uses; `automatic` picks by shape (tests force the others). winograd_4x4
 // (F(4x4, 3x3)) is opt-in only: about 1.4x faster than F(2x2, 3x3) on 32x32 and larger maps, but its float
 // error is about ten times larger (1e-5 relative per layer), too much for outputs that must match PyTorch to
-// 1e-4 after a whole generator.
-enum class ConvAlgo { automatic, winograd, winograd_4x4, gemm };
+// 1e-4 after a whole generator. polyphase applies to strided transposed convolutions only (elsewhere it means
+// gemm); `automatic` uses it for inputs of 16×16 and more.
+enum class ConvAlgo { automatic, winograd, winograd_4x4, gemm, polyphase };
 
 namespace detail {
 // cols[(c*kh + a)*kw + b, y*wo + x] = x_padded[c, y*sh + a, x*sw + b] for channels [c0, c1).
@@ -105,7 +106,7 @@ inline bool winograd_pays(std::int64_t cig, std::int64_t cog, std::int64_t image
 // 0: im2col + GEMM; otherwise the Winograd output tile size (2 or 4).
 inline int winograd_tile(ConvAlgo algo, bool applicable, std::int64_t cig, std::int64_t cog, std::int64_t images,
                          std::int64_t ho, std::int64_t wo) {
-  if (!applicable || algo == ConvAlgo::gemm) return 0;
+  if (!applicable || algo == ConvAlgo::gemm || algo == ConvAlgo::polyphase) return 0;
   if (algo == ConvAlgo::winograd_4x4) return 4;
   return algo == ConvAlgo::winograd || winograd_pays(cig, cog, images, ho, wo) ? 2 : 0;
 }
@@ -115,6 +116,137 @@ template <class T>
 std::int64_t images_per_chunk(std::int64_t n, std::int64_t cols_per_image) {
   constexpr std::int64_t budget = std::int64_t{16} << 20;
   return std::clamp<std::int64_t>(budget / std::max<std::int64_t>(1, cols_per_image * std::int64_t{sizeof(T)}), 1, n);
+}
+
+// A strided transposed convolution as one stride-1 convolution per output phase (ry, rx): the outputs
+// (qy·sh + ry, qx·sw + rx) receive only the taps (a, b) with a - pad_h ≡ ry (mod sh) and b - pad_w ≡ rx, each
+// reading the input shifted by ((a - pad_h - ry) / sh, (b - pad_w - rx) / sw). A tap's input is a window of
+// a zero-padded copy of z, read in place as a GEMM operand: a phase is computed on rows of the padded width
+// (the few columns past the phase's width are discarded), one GEMM term per tap. Compared with im2col's
+// Wᵀz followed by col2im, there is no kh·kw-times-larger column buffer and no scatter-add over it.
+template <class T>
+void conv_transpose2d_polyphase(const T* zp, const T* wp, std::int64_t s0, std::int64_t n, std::int64_t cz,
+                                std::int64_t hz, std::int64_t wz, std::int64_t cout, std::int64_t ho, std::int64_t wo,
+                                int kh, int kw, const Conv2dParams& p, T* op, simd::Isa isa) {
+  const int sh = p.stride_h, sw = p.stride_w;
+  const std::int64_t g = p.groups, czg = cz / g, cog = cout / g;
+  struct Tap {
+    int a, b;
+    std::int64_t dy, dx;  // the input row/column is q - d
+  };
+  struct Phase {
+    int ry, rx;
+    std::int64_t nqy, nqx;
+    std::vector<Tap> taps;
+    std::int64_t offset = 0;  // of its output within an image and group's block
+  };
+  auto floor_mod = [](std::int64_t v, std::int64_t m) { return ((v % m) + m) % m; };
+  std::vector<Phase> phases;
+  std::int64_t pt = 0, pb = 0, pl = 0, pr = 0;  // zero padding the taps' windows need around z
+  for (int ry = 0; ry < sh && ry < ho; ++ry)
+    for (int rx = 0; rx < sw && rx < wo; ++rx) {
+      Phase ph{ry, rx, (ho - ry + sh - 1) / sh, (wo - rx + sw - 1) / sw, {}};
+      for (int a = 0; a < kh; ++a)
+        for (int b = 0; b < kw; ++b)
+          if (floor_mod(a - p.pad_h - ry, sh) == 0 && floor_mod(b - p.pad_w - rx, sw) == 0) {
+            const Tap t{a, b, (a - p.pad_h - ry) / sh, (b - p.pad_w - rx) / sw};
+            pt = std::max(pt, t.dy);
+            pl = std::max(pl, t.dx);
+            pb = std::max(pb, ph.nqy - 1 - t.dy - (hz - 1));
+            pr = std::max(pr, ph.nqx - 1 - t.dx - (wz - 1));
+            ph.taps.push_back(t);
+          }
+      phases.push_back(std::move(ph));
+    }
+  const std::int64_t hp = pt + hz + pb, wpd = pl + wz + pr, plane = hp * wpd;
+  std::int64_t out_per_group = 0;  // phase outputs of one image and group, on rows of the padded width
+  for (Phase& ph : phases) {
+    ph.offset = out_per_group;
+    out_per_group += cog * ph.nqy * wpd;
+  }
+  const int nrx = static_cast<int>(std::min<std::int64_t>(sw, wo));  // phases per output row
+
+  // wt[gi][a][b] = the [cog, czg] matrix of tap (a, b), rows contiguous: read in place by the GEMM. A
+  // transpose of each group's [czg, cog·kh·kw] weight, in 16 × 16 tiles so that reads and writes stay in cache.
+  const std::int64_t taps = kh * kw, cols = cog * taps, tiles_c = (czg + 15) / 16, tiles_j = (cols + 15) / 16;
+  T* wt = scratch<T>(Scratch::conv_weights, g * taps * cog * czg);
+  parallel_for(g * tiles_c * tiles_j, 16, [&](std::int64_t t0, std::int64_t t1) {
+    for (std::int64_t t = t0; t < t1; ++t) {
+      const std::int64_t gi = t / (tiles_c * tiles_j), c0 = (t / tiles_j) % tiles_c * 16, j0 = t % tiles_j * 16;
+      const std::int64_t c1 = std::min(czg, c0 + 16), j1 = std::min(cols, j0 + 16);
+      for (std::int64_t j = j0; j < j1; ++j) {
+        T* dst = wt + ((gi * taps + j % taps) * cog + j / taps) * czg;
+        for (std::int64_t ci = c0; ci < c1; ++ci) dst[ci] = wp[(gi * czg + ci) * s0 + j];
+      }
+    }
+  });
+
+  const std::int64_t chunk = images_per_chunk<T>(n, cz * plane + g * out_per_group);
+  T* zpad = scratch<T>(Scratch::conv_columns, chunk * cz * plane);
+  T* outs = scratch<T>(Scratch::conv_output, chunk * g * out_per_group);
+  std::vector<GemmTerm<T>> terms;
+  std::vector<GemmProduct<T>> products;
+  for (std::int64_t i0 = 0; i0 < n; i0 += chunk) {
+    const std::int64_t i1 = std::min(n, i0 + chunk);
+    parallel_for((i1 - i0) * cz, 8, [&](std::int64_t r0, std::int64_t r1) {
+      for (std::int64_t r = r0; r < r1; ++r) {
+        T* d = zpad + r * plane;
+        const T* s = zp + (i0 * cz + r) * hz * wz;
+        std::fill_n(d, pt * wpd, T(0));
+        for (std::int64_t y = 0; y < hz; ++y) {
+          T* row = d + (pt + y) * wpd;
+          std::fill_n(row, pl, T(0));
+          std::copy(s + y * wz, s + (y + 1) * wz, row + pl);
+          std::fill_n(row + pl + wz, pr, T(0));
+        }
+        std::fill_n(d + (pt + hz) * wpd, pb * wpd, T(0));
+      }
+    });
+    terms.clear();
+    products.clear();
+    for (std::int64_t i = 0; i < i1 - i0; ++i)
+      for (std::int64_t gi = 0; gi < g; ++gi) {
+        T* block = outs + (i * g + gi) * out_per_group;
+        for (const Phase& ph : phases) {
+          for (const Tap& t : ph.taps)
+            terms.push_back({{wt + (gi * taps + t.a * kw + t.b) * cog * czg, czg, 1},
+                             {zpad + (i * cz + gi * czg) * plane + (pt - t.dy) * wpd + (pl - t.dx), plane, 1}, czg});
+          products.push_back({cog, (ph.nqy - 1) * wpd + ph.nqx, nullptr, static_cast<int>(ph.taps.size()),
+                              block + ph.offset, ph.nqy * wpd, false});
+        }
+      }
+    // Terms are final only now (the vector grew): point each product at its own.
+    for (std::size_t k = 0, t = 0; k < products.size(); t += static_cast<std::size_t>(products[k].n_terms), ++k)
+      products[k].terms = terms.data() + t;
+    gemm_products(products.data(), static_cast<int>(products.size()), isa);
+    // Interleave the phases into the output, a row at a time (stride 2: two phases, one vectorisable loop).
+    parallel_for((i1 - i0) * cout, 4, [&](std::int64_t r0, std::int64_t r1) {
+      for (std::int64_t r = r0; r < r1; ++r) {
+        const std::int64_t i = r / cout, gi = (r % cout) / cog, co = r % cog;
+        const T* block = outs + (i * g + gi) * out_per_group;
+        for (std::int64_t oy = 0; oy < ho; ++oy) {
+          T* d = op + ((i0 * cout + r) * ho + oy) * wo;
+          const Phase* row = &phases[static_cast<std::size_t>(oy % sh * nrx)];
+          auto src = [&](const Phase& ph) { return block + ph.offset + (co * ph.nqy + oy / sh) * wpd; };
+          if (sw == 2 && nrx == 2) {
+            const T* s0 = src(row[0]);
+            const T* s1 = src(row[1]);
+            const std::int64_t n1 = row[1].nqx;
+            for (std::int64_t q = 0; q < n1; ++q) {
+              d[2 * q] = s0[q];
+              d[2 * q + 1] = s1[q];
+            }
+            if (row[0].nqx > n1) d[2 * n1] = s0[n1];
+            continue;
+          }
+          for (int rx = 0; rx < nrx; ++rx) {
+            const T* s = src(row[rx]);
+            for (std::int64_t qx = 0; qx < row[rx].nqx; ++qx) d[qx * sw + rx] = s[qx];
+          }
+        }
+      }
+    });
+  }
 }
 }  // namespace detail
 
@@ -188,6 +320,14 @@ void conv_transpose2d(const Tensor& z, const Tensor& w, const Tensor& out, const
       winograd::conv3x3<T, 4>(zp, wp, wv, geo, op, isa);
     else
       winograd::conv3x3<T, 2>(zp, wp, wv, geo, op, isa);
+    return;
+  }
+  // Polyphase from 16×16 inputs up: below, a phase's rows are so short that the padding columns and the
+  // per-tap packing of B cost more than im2col's (then small) column buffer.
+  const bool strided = p.stride_h > 1 || p.stride_w > 1;
+  if (strided && (algo == ConvAlgo::polyphase || (algo == ConvAlgo::automatic && hwz >= 256))) {
+    detail::conv_transpose2d_polyphase(zp, wp, s0, n, cz, hz, wz, cout, ho, wo, static_cast<int>(kh), static_cast<int>(kw),
+                                       p, op, isa);
     return;
   }
   const bool pointwise = detail::is_pointwise(kh, kw, p);

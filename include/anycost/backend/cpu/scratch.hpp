@@ -28,6 +28,7 @@ enum class Scratch : int {
   gemm_b,
   conv_columns, // im2col columns or a padded input
   conv_output,
+  conv_weights, // a convolution weight rearranged for direct reads
   count
 };
 
