@@ -130,6 +130,21 @@ ANYCOST_ALWAYS_INLINE void pack_b(const StridedMatrix<T>& b, std::int64_t k0, st
       }
       continue;
     }
+    if (b.rs == 1) {
+      // Bᵀ stored (the weight gradients): each column is contiguous along k. Reading a cache line of every
+      // column per step keeps the reads sequential; walking k across columns instead reads one element of
+      // NR lines whose stride (often a multiple of 4 KiB) maps them all to the same L1 set.
+      constexpr std::int64_t kb = 64 / sizeof(T);
+      for (std::int64_t kk = 0; kk < kc; kk += kb) {
+        const std::int64_t k1 = std::min(kc, kk + kb);
+        for (std::int64_t j = 0; j < cols; ++j) {
+          const T* src = b.p + k0 + (j0 + jp + j) * b.cs;
+          for (std::int64_t k = kk; k < k1; ++k) panel[k * nr + j] = src[k];
+        }
+        for (std::int64_t k = kk; k < k1; ++k) std::fill(panel + k * nr + cols, panel + (k + 1) * nr, T(0));
+      }
+      continue;
+    }
     for (std::int64_t k = 0; k < kc; ++k) {
       const T* src = b.p + (k0 + k) * b.rs + (j0 + jp) * b.cs;
       for (std::int64_t j = 0; j < cols; ++j) panel[k * nr + j] = src[j * b.cs];
