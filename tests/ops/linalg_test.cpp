@@ -73,6 +73,9 @@ TEST_CASE("matmul and linear compute the right values", "[linalg]") {
   // A broadcast (stride-0) operand is neither row- nor column-major: copied, not misread.
   const Tensor row = rand64({1, 5}, 28).expand({3, 5});
   CHECK_ALLCLOSE(matmul(Var(row), Var(b)).data(), matmul_reference(row, b), tol, tol);
+  // Past a register block and a packed panel of k (384) of the CPU GEMM, both operands transposed.
+  const Tensor big_a = rand64({400, 37}, 32).transpose(0, 1), big_b = rand64({70, 400}, 33).transpose(0, 1);
+  CHECK_ALLCLOSE(matmul(Var(big_a), Var(big_b)).data(), matmul_reference(big_a, big_b), 1e-12, 1e-12);
   // Empty inner dimension: zeros.
   CHECK(matmul(Var(Tensor::zeros({2, 0})), Var(Tensor::zeros({0, 3}))).data().to_vector<float>() ==
         std::vector<float>(6, 0.0f));

@@ -1,6 +1,9 @@
 // CPU matrix multiply over strided (row-major, leading-dimension) operands, so transposed and prefix-sliced
-// weights need no copy. Eigen by default; with ANYCOST_USE_BLAS (set by the CMake option when a BLAS is
-// found) single and double precision go to the system BLAS (OpenBLAS on Debian).
+// weights need no copy. Plain products (alpha 1, beta 0 or 1) run on the packed GEMM of batched_gemm.hpp, whose
+// kernels are picked for this CPU at run time; with ANYCOST_USE_BLAS (set by the CMake option when a BLAS is
+// found) products above 64 MFLOP go to the system BLAS (OpenBLAS on Debian) instead. Small products stay ours
+// whatever the build: a BLAS call's fixed cost dominates them, and Debian's OpenBLAS 0.3.21 falls back to its
+// SSE3 kernels on CPUs it does not know. Other alpha/beta go to the BLAS, or Eigen without one.
 //
 // C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, all row-major with leading dims lda, ldb, ldc.
 #pragma once
@@ -10,7 +13,8 @@
 
 #include <Eigen/Core>
 
-#include "anycost/core/parallel.hpp"
+#include "anycost/backend/cpu/batched_gemm.hpp"
+#include "anycost/backend/cpu/simd.hpp"
 
 #if defined(ANYCOST_USE_BLAS)
 extern "C" {
@@ -30,6 +34,21 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
           std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
   if (m == 0 || n == 0) return;
+  const bool plain = alpha == T(1) && (beta == T(0) || beta == T(1));
+#if defined(ANYCOST_USE_BLAS)
+  const bool ours = plain && 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < 64e6;
+#else
+  const bool ours = plain;
+#endif
+  if (ours) {
+    // A [m, k] is stored [k, m] when transposed, likewise B: a transpose only swaps the strides.
+    const StridedMatrix<T> sa = trans_a ? StridedMatrix<T>{a, 1, lda} : StridedMatrix<T>{a, lda, 1};
+    const StridedMatrix<T> sb = trans_b ? StridedMatrix<T>{b, 1, ldb} : StridedMatrix<T>{b, ldb, 1};
+    const GemmTerm<T> term{sa, sb, k};
+    const GemmProduct<T> product{m, n, &term, 1, c, ldc, beta == T(1)};
+    gemm_products(&product, 1, simd::active_isa());
+    return;
+  }
 #if defined(ANYCOST_USE_BLAS)
   // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
   const int M = static_cast<int>(n), N = static_cast<int>(m), K = static_cast<int>(k);
