@@ -1,9 +1,10 @@
 // CPU 2-D convolution and its two gradient forms.
 //
 // 3×3 stride-1 convolutions with enough channels and tiles run as Winograd F(2×2, 3×3) (winograd.hpp): the
-// forward pass, the input gradient (a stride-1 transposed convolution) and the weight gradient. Everything
-// else runs as im2col/col2im plus the batched GEMM of batched_gemm.hpp, all images and groups of a call in
-// one parallel GEMM.
+// forward pass, the input gradient (a stride-1 transposed convolution) and the weight gradient. Strided
+// transposed convolutions (the generator's up-convolution; the input gradient of a strided convolution) run
+// polyphase, one GEMM per output phase. Everything else runs as im2col/col2im plus the batched GEMM of
+// batched_gemm.hpp, all images and groups of a call in one parallel GEMM.
 //
 // Inputs and outputs are contiguous NCHW. Weights may be prefix slices of a larger weight (the anycost
 // sub-network case): each output row [Cin/g, kh, kw] must be contiguous, rows may be strided, so a sliced
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "anycost/backend/cpu/batched_gemm.hpp"
