@@ -139,6 +139,8 @@ ANYCOST_ALWAYS_INLINE void pack_b(const StridedMatrix<T>& b, std::int64_t k0, st
         const std::int64_t k1 = std::min(kc, kk + kb);
         for (std::int64_t j = 0; j < cols; ++j) {
           const T* src = b.p + k0 + (j0 + jp + j) * b.cs;
+          // NR streams are more than the hardware prefetcher follows: ask for each column's later lines.
+          if (kk + 4 * kb < kc) __builtin_prefetch(src + kk + 4 * kb);
           for (std::int64_t k = kk; k < k1; ++k) panel[k * nr + j] = src[k];
         }
         for (std::int64_t k = kk; k < k1; ++k) std::fill(panel + k * nr + cols, panel + (k + 1) * nr, T(0));
