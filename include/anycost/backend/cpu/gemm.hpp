@@ -1,9 +1,10 @@
 // CPU matrix multiply over strided (row-major, leading-dimension) operands, so transposed and prefix-sliced
-// weights need no copy. Plain products (alpha 1, beta 0 or 1) run on the packed GEMM of batched_gemm.hpp, whose
-// kernels are picked for this CPU at run time; with ANYCOST_USE_BLAS (set by the CMake option when a BLAS is
-// found) products above 64 MFLOP go to the system BLAS (OpenBLAS on Debian) instead. Small products stay ours
-// whatever the build: a BLAS call's fixed cost dominates them, and Debian's OpenBLAS 0.3.21 falls back to its
-// SSE3 kernels on CPUs it does not know. Other alpha/beta go to the BLAS, or Eigen without one.
+// weights need no copy. Plain products (alpha 1, beta 0 or 1) run on the packed GEMM of batched_gemm.hpp (up to
+// four rows: gemv.hpp, B read in place), whose kernels are picked for this CPU at run time; with
+// ANYCOST_USE_BLAS (set by the CMake option when a BLAS is found) products above 64 MFLOP go to the system BLAS
+// (OpenBLAS on Debian) instead. Small products stay ours whatever the build: a BLAS call's fixed cost dominates
+// them, and Debian's OpenBLAS 0.3.21 falls back to its SSE3 kernels on CPUs it does not know. Other alpha/beta
+// go to the BLAS, or Eigen without one.
 //
 // C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, all row-major with leading dims lda, ldb, ldc.
 #pragma once
@@ -14,6 +15,7 @@
 #include <Eigen/Core>
 
 #include "anycost/backend/cpu/batched_gemm.hpp"
+#include "anycost/backend/cpu/gemv.hpp"
 #include "anycost/backend/cpu/simd.hpp"
 
 #if defined(ANYCOST_USE_BLAS)
@@ -44,6 +46,10 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
     // A [m, k] is stored [k, m] when transposed, likewise B: a transpose only swaps the strides.
     const StridedMatrix<T> sa = trans_a ? StridedMatrix<T>{a, 1, lda} : StridedMatrix<T>{a, lda, 1};
     const StridedMatrix<T> sb = trans_b ? StridedMatrix<T>{b, 1, ldb} : StridedMatrix<T>{b, ldb, 1};
+    if (m <= gemv_max_rows) {
+      gemm_few_rows(m, n, k, sa, sb, c, ldc, beta == T(1), simd::active_isa());
+      return;
+    }
     const GemmTerm<T> term{sa, sb, k};
     const GemmProduct<T> product{m, n, &term, 1, c, ldc, beta == T(1)};
     gemm_products(&product, 1, simd::active_isa());
