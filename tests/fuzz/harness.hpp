@@ -20,6 +20,7 @@
 #include "anycost/io/image.hpp"
 #include "anycost/io/safetensors.hpp"
 #include "anycost/models/evolve_config.hpp"
+#include "anycost/search/latency_table.hpp"
 #include "anycost/train/config.hpp"
 
 namespace anycost_fuzz {
@@ -158,6 +159,25 @@ inline int edit_history(const std::uint8_t* data, std::size_t size) {
     expect(again.entries()[i].edits == h.entries()[i].edits &&
                again.entries()[i].base->wplus.to_vector<float>() == h.entries()[i].base->wplus.to_vector<float>(),
            "entry " + std::to_string(i) + " changes when written and read back");
+  return 0;
+}
+
+// Latency tables (the search's per-layer timings, a file that may come from another machine): an accepted
+// table has a finite positive scale and finite non-negative times, and writes back to text that reads to the
+// same table.
+inline int latency_table(const std::uint8_t* data, std::size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  anycost::search::LatencyTable t;
+  try {
+    t = anycost::search::LatencyTable::from_json(text, "fuzz input");
+  } catch (const anycost::FormatError&) {
+    return 0;
+  }
+  expect(t.scale() > 0 && std::isfinite(t.scale()) && t.calibrated(), "accepted a table without a usable scale");
+  const std::string written = t.to_json();
+  const anycost::search::LatencyTable again = anycost::search::LatencyTable::from_json(written, "written table");
+  expect(again.key() == t.key() && again.size() == t.size() && again.to_json() == written,
+         "a written table reads back differently");
   return 0;
 }
 

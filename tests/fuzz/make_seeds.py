@@ -106,3 +106,12 @@ put("edit_history", "one_entry.json", json.dumps(dict(history, position=0, bases
 put("edit_history", "bad_index.json", json.dumps(dict(history, entries=[{"base": 7, "edits": {}}], position=0)))
 put("edit_history", "bad_strength.json", json.dumps(dict(history, entries=[{"base": 0, "edits": {"smile": 99}}], position=0)))
 put("edit_history", "other_model.json", json.dumps(dict(history, model="other")))
+
+# Latency tables (search/latency_table.hpp), version 2.
+table = {"format": "anycost-latency-table", "version": 2, "device": "Intel(R) Xeon(R) Processor", "threads": 2,
+         "batch": 1, "model": "64px s256 m8 w256,256,256,256,256 float32", "scale": 1.07,
+         "layers": {"conv 256>256 @8": 0.412, "up 256>256 @16": 1.5, "rgb_skip 256>3 @32": 0.0625}}
+put("latency_table", "three_layers.json", json.dumps(table, indent=2))
+put("latency_table", "empty_layers.json", json.dumps(dict(table, layers={})))
+put("latency_table", "bad_time.json", json.dumps(dict(table, layers={"conv": -1})))
+put("latency_table", "float_threads.json", json.dumps(dict(table, threads=1e10)))

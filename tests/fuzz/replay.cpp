@@ -20,9 +20,10 @@ int main(int argc, char** argv) {
                                                     {"image", anycost_fuzz::image},
                                                     {"evolve_config", anycost_fuzz::evolve_config},
                                                     {"train_config", anycost_fuzz::train_config},
-                                                    {"edit_history", anycost_fuzz::edit_history}};
+                                                    {"edit_history", anycost_fuzz::edit_history},
+                                                    {"latency_table", anycost_fuzz::latency_table}};
   if (argc < 3 || !harnesses.count(argv[1])) {
-    std::fprintf(stderr, "usage: fuzz_replay safetensors|image|evolve_config|train_config|edit_history DIR...\n");
+    std::fprintf(stderr, "usage: fuzz_replay safetensors|image|evolve_config|train_config|edit_history|latency_table DIR...\n");
     return 2;
   }
   const Harness run = harnesses.at(argv[1]);

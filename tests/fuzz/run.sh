@@ -2,7 +2,7 @@
 # Builds (if needed) and runs one libFuzzer target over its seed corpus, with ASan and UBSan.
 #
 #   tests/fuzz/run.sh TARGET [SECONDS | -runs=N] [extra libFuzzer flags...]
-#     TARGET: safetensors | image | evolve_config | train_config | edit_history     (default: 60 seconds)
+#     TARGET: safetensors | image | evolve_config | train_config | edit_history | latency_table     (default: 60 seconds)
 #
 # The build goes to build-fuzz/ (clang++-14, or $CXX when it is a clang; CUDA and BLAS off, they are not what is
 # fuzzed). New inputs go to build-fuzz/corpus/TARGET (the checked-in seeds in tests/fuzz/corpus/TARGET are
@@ -12,10 +12,10 @@
 # Run at low priority on a shared machine: nice -n 10 tests/fuzz/run.sh ...
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-target=${1:?usage: tests/fuzz/run.sh safetensors|image|evolve_config|train_config|edit_history [SECONDS | -runs=N] [flags...]}
+target=${1:?usage: tests/fuzz/run.sh safetensors|image|evolve_config|train_config|edit_history|latency_table [SECONDS | -runs=N] [flags...]}
 case "$target" in
-  safetensors|image|evolve_config|train_config|edit_history) ;;
-  *) echo "run.sh: unknown target '$target' (safetensors, image, evolve_config, train_config, edit_history)" >&2; exit 2 ;;
+  safetensors|image|evolve_config|train_config|edit_history|latency_table) ;;
+  *) echo "run.sh: unknown target '$target' (safetensors, image, evolve_config, train_config, edit_history, latency_table)" >&2; exit 2 ;;
 esac
 limit=${2:-60}
 shift $(( $# >= 2 ? 2 : 1 ))

@@ -291,6 +291,18 @@ TEST_CASE("latency table: JSON round trip, cache key, timing the test generator"
   anycost_test::write_bytes(dir / "bad.json", "{\"format\": \"something else\"}");
   CHECK_THAT(message_of<FormatError>([&] { LatencyTable::load(dir / "bad.json"); }),
              Contains("not an anycost-latency-table"));
+  // A "format" of another type is the same refusal, not a JSON library exception (latency_table fuzz finding).
+  anycost_test::write_bytes(dir / "format_object.json", "{\"format\": {}, \"version\": \"2\"}");
+  CHECK_THAT(message_of<FormatError>([&] { LatencyTable::load(dir / "format_object.json"); }),
+             Contains("not an anycost-latency-table"));
+  // Tables are read within limits: a deeply nested file stops at the depth limit.
+  anycost_test::write_bytes(dir / "deep.json", std::string(100, '[') + std::string(100, ']'));
+  CHECK_THAT(message_of<FormatError>([&] { LatencyTable::load(dir / "deep.json"); }), Contains("nested deeper"));
+  nlohmann::json float_threads = nlohmann::json::parse(table.to_json());
+  float_threads["threads"] = 1e10;  // once converted to int by get<int>(), out of range
+  anycost_test::write_bytes(dir / "float_threads.json", float_threads.dump());
+  CHECK_THAT(message_of<FormatError>([&] { LatencyTable::load(dir / "float_threads.json"); }),
+             Contains("must be positive integers"));
   // An old or damaged cache is not an error for load_or_create: it times again and says why.
   CHECK(LatencyTable::load_or_create(dir / "bad.json", key, &why).size() == 0);
   CHECK_THAT(why, Contains("unusable") && Contains("timing again"));

@@ -25,7 +25,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -38,6 +37,7 @@
 #include "anycost/autograd/grad_mode.hpp"
 #include "anycost/core/parallel.hpp"
 #include "anycost/io/atomic_write.hpp"
+#include "anycost/io/bounded_json.hpp"
 #include "anycost/models/generator.hpp"
 #include "anycost/ops/random.hpp"
 
@@ -158,19 +158,25 @@ class LatencyTable {
     for (const auto& [k, v] : ms_) j["layers"][k] = v;
     return j.dump(2) + "\n";
   }
+  // A table file may come from another machine: read within limits (64 MiB, nesting 4), like every JSON input.
+  static constexpr io::JsonLimits json_limits{std::uintmax_t{64} << 20, 4};
   static LatencyTable from_json(const std::string& text, const std::string& what) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::exception& e) {
-      anycost::detail::raise<FormatError>("latency table '", what, "' is not valid JSON: ", e.what());
-    }
-    ANYCOST_CHECK(j.is_object() && j.value("format", "") == "anycost-latency-table" && j.value("version", 0) == 2,
+    const nlohmann::json j = io::parse_json_bounded(text, json_limits, "latency table '" + what + "'");
+    // find() and comparisons, not value(): value() throws when the entry has another type (a fuzz finding).
+    const auto format = j.find("format"), version = j.find("version");
+    ANYCOST_CHECK(j.is_object() && format != j.end() && *format == "anycost-latency-table" && version != j.end() &&
+                      *version == 2,
                   FormatError, "latency table '", what, "': not an anycost-latency-table version 2 file");
     LatencyTable t;
     try {
-      t.key_ = LatencyKey{j.at("device").get<std::string>(), j.at("threads").get<int>(),
-                          j.at("batch").get<std::int64_t>(), j.at("model").get<std::string>()};
+      const nlohmann::json &threads = j.at("threads"), &batch = j.at("batch");
+      ANYCOST_CHECK(threads.is_number_integer() && batch.is_number_integer() && threads.get<std::int64_t>() >= 1 &&
+                        threads.get<std::int64_t>() <= (1 << 16) && batch.get<std::int64_t>() >= 1 &&
+                        batch.get<std::int64_t>() <= (std::int64_t{1} << 30),
+                    FormatError, "latency table '", what, "': threads ", threads.dump(), " and batch ", batch.dump(),
+                    " must be positive integers");
+      t.key_ = LatencyKey{j.at("device").get<std::string>(), threads.get<int>(), batch.get<std::int64_t>(),
+                          j.at("model").get<std::string>()};
       t.scale_ = j.at("scale").get<double>();
       ANYCOST_CHECK(t.scale_ > 0 && std::isfinite(t.scale_), FormatError, "latency table '", what, "': scale ", t.scale_,
                     " is not a finite positive number");
@@ -192,10 +198,7 @@ class LatencyTable {
     io::write_atomically(path, "LatencyTable::save", [&](std::ostream& os) { os << text; });
   }
   static LatencyTable load(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    ANYCOST_CHECK(in.good(), IoError, "LatencyTable::load: cannot open '", path.string(), "'");
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return from_json(text, path.string());
+    return from_json(io::read_text_bounded(path, json_limits.max_bytes, "LatencyTable::load"), path.string());
   }
   // The cached table at `path` when it exists and its key is `key`; otherwise an empty table for `key`
   // (`why` says which, for the user).
