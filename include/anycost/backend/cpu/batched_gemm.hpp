@@ -155,11 +155,11 @@ ANYCOST_ALWAYS_INLINE void pack_b(const StridedMatrix<T>& b, std::int64_t k0, st
   }
 }
 
-// C(MR × NR block) (+)= A·B̃ over kc, A(i, k) at a[i·ars + k·aks] (a packed panel or rows read in place);
-// rows ≥ mr and columns ≥ nr are not written.
+// C(MR × NR block) (+)= A·B over kc, A(i, k) at a[i·ars + k·aks] and B(k, j) at b[k·bks + j] (packed panels,
+// or rows read in place); rows ≥ mr and columns ≥ nr are not written.
 template <class T>
 ANYCOST_ALWAYS_INLINE void micro_kernel(std::int64_t kc, const T* a, std::int64_t ars, std::int64_t aks, const T* b,
-                                        T* c, std::int64_t ldc, int mr, int nr, bool accumulate) {
+                                        std::int64_t bks, T* c, std::int64_t ldc, int mr, int nr, bool accumulate) {
   using V = simd::vec<T>;
   constexpr int MR = GemmBlock<simd::Generic>::mr, NV = GemmBlock<simd::Generic>::nv, L = simd::lanes<T>,
                 NR = NV * L;
@@ -171,7 +171,7 @@ ANYCOST_ALWAYS_INLINE void micro_kernel(std::int64_t kc, const T* a, std::int64_
   for (std::int64_t k = 0; k < kc; ++k) {
     V bv[NV];
 #pragma GCC unroll 2
-    for (int j = 0; j < NV; ++j) simd::load(bv[j], b + k * NR + j * L);
+    for (int j = 0; j < NV; ++j) simd::load(bv[j], b + k * bks + j * L);
 #pragma GCC unroll 6
     for (int i = 0; i < MR; ++i) {
       V av;
@@ -208,15 +208,16 @@ ANYCOST_ALWAYS_INLINE void micro_kernel(std::int64_t kc, const T* a, std::int64_
 // shuffle-pipe uops per row, about 40% of the kernel's speed.
 template <class T>
 __attribute__((target("avx2,fma"))) inline void micro_kernel_avx2(std::int64_t kc, const T* a, std::int64_t ars,
-                                                                  std::int64_t aks, const T* b, T* c,
-                                                                  std::int64_t ldc, int mr, int nr, bool accumulate) {
+                                                                  std::int64_t aks, const T* b, std::int64_t bks,
+                                                                  T* c, std::int64_t ldc, int mr, int nr,
+                                                                  bool accumulate) {
   using V = simd::vec<T>;
   constexpr int MR = GemmBlock<simd::Avx2>::mr, L = simd::lanes<T>, NR = GemmBlock<simd::Avx2>::nv * L;
   static_assert(MR == 6 && NR == gemm_nr<simd::Avx2, T>, "the AVX2 kernel is written out for a 6 x 2-vector block");
   // Named accumulators: an array of them is kept in memory by GCC once this function is inlined.
   V c00{}, c01{}, c10{}, c11{}, c20{}, c21{}, c30{}, c31{}, c40{}, c41{}, c50{}, c51{};
   const T *a0 = a, *a1 = a + ars, *a2 = a + 2 * ars, *a3 = a + 3 * ars, *a4 = a + 4 * ars, *a5 = a + 5 * ars;
-  for (std::int64_t k = 0; k < kc; ++k, b += NR) {
+  for (std::int64_t k = 0; k < kc; ++k, b += bks) {
     V b0, b1, av;
     std::memcpy(&b0, b, sizeof(V));
     std::memcpy(&b1, b + L, sizeof(V));
@@ -272,8 +273,8 @@ __attribute__((target("avx2,fma"))) inline void micro_kernel_avx2(std::int64_t k
 // broadcast into the instruction's embedded-broadcast operand), so 11 loads feed 24 FMAs per step of k.
 template <class T>
 __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) inline void micro_kernel_avx512(
-    std::int64_t kc, const T* a, std::int64_t ars, std::int64_t aks, const T* b, T* c, std::int64_t ldc, int mr,
-    int nr, bool accumulate) {
+    std::int64_t kc, const T* a, std::int64_t ars, std::int64_t aks, const T* b, std::int64_t bks, T* c,
+    std::int64_t ldc, int mr, int nr, bool accumulate) {
   using V = simd::vec_of<T, 64>;
   constexpr int MR = GemmBlock<simd::Avx512>::mr, L = static_cast<int>(64 / sizeof(T)), NR = 3 * L;
   static_assert(MR == 8 && NR == gemm_nr<simd::Avx512, T>, "the AVX-512 kernel is written out for 8 x 3 vectors");
@@ -282,7 +283,7 @@ __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) inline void micro_
   V c40{}, c41{}, c42{}, c50{}, c51{}, c52{}, c60{}, c61{}, c62{}, c70{}, c71{}, c72{};
   const T *a0 = a, *a1 = a + ars, *a2 = a + 2 * ars, *a3 = a + 3 * ars;
   const T *a4 = a + 4 * ars, *a5 = a + 5 * ars, *a6 = a + 6 * ars, *a7 = a + 7 * ars;
-  for (std::int64_t k = 0; k < kc; ++k, b += NR) {
+  for (std::int64_t k = 0; k < kc; ++k, b += bks) {
     V b0, b1, b2, av;
     std::memcpy(&b0, b, sizeof(V));
     std::memcpy(&b1, b + L, sizeof(V));
@@ -344,6 +345,18 @@ struct GemmItem {
   std::int64_t i0, i1, j0, j1;
 };
 
+// Whether B's rows can be read in place, without packing: they must be unit-stride and cache-line aligned
+// (a load that splits a line costs two), the panel short enough (kc rows) to stay in L1 while the row
+// blocks reuse it, and its rows must not fall into the same few L1 sets (a row stride that is a multiple of
+// 1 KiB maps them onto a quarter of the sets or fewer). Packing costs a read and a write of B per column
+// block; in place, the micro-kernel reads B where the producer (Winograd's input transform) left it.
+template <class T>
+bool b_in_place(const StridedMatrix<T>& b, std::int64_t kc) {
+  const std::int64_t row_bytes = b.rs * static_cast<std::int64_t>(sizeof(T));
+  return b.cs == 1 && kc <= 128 && reinterpret_cast<std::uintptr_t>(b.p) % 64 == 0 && row_bytes % 64 == 0 &&
+         row_bytes % 1024 != 0;
+}
+
 // Rows [i0, i1) × columns [j0, j1) of one product.
 template <class Tag, class T>
 ANYCOST_ALWAYS_INLINE void run_item(Tag, const GemmProduct<T>& g, const GemmItem& it, T* pa, T* pb) {
@@ -356,7 +369,10 @@ ANYCOST_ALWAYS_INLINE void run_item(Tag, const GemmProduct<T>& g, const GemmItem
       const std::int64_t kc = std::min(gemm_kc, term.k - k0);
       const bool acc = g.accumulate || !first;
       first = false;
-      pack_b<NR>(term.b, k0, kc, it.j0, simd::round_up(ncur, NR), g.n, pb);
+      // In place, only a last partial panel is packed (the kernel reads whole panels).
+      const bool b_direct = b_in_place(term.b, kc);
+      const std::int64_t full = b_direct ? ncur / NR * NR : 0;
+      if (full < ncur) pack_b<NR>(term.b, k0, kc, it.j0 + full, simd::round_up(ncur - full, NR), g.n, pb);
       for (std::int64_t i0 = it.i0; i0 < it.i1; i0 += MR) {
         const int mr = static_cast<int>(std::min<std::int64_t>(MR, it.i1 - i0));
         // Full panels of a row-major A are read in place: each element is used once per column block.
@@ -367,16 +383,19 @@ ANYCOST_ALWAYS_INLINE void run_item(Tag, const GemmProduct<T>& g, const GemmItem
           T* cp = g.c + i0 * g.ldc + it.j0 + jp;
           const int nr = static_cast<int>(std::min<std::int64_t>(NR, ncur - jp));
           const std::int64_t ars = direct ? term.a.rs : 1, aks = direct ? 1 : MR;
+          const bool b_row = jp < full;
+          const T* b = b_row ? term.b.p + k0 * term.b.rs + it.j0 + jp : pb + (jp - full) * kc;
+          const std::int64_t bks = b_row ? term.b.rs : NR;
 #if ANYCOST_SIMD_X86
           if constexpr (std::is_same_v<Tag, simd::Avx512>) {
-            micro_kernel_avx512(kc, a, ars, aks, pb + jp * kc, cp, g.ldc, mr, nr, acc);
+            micro_kernel_avx512(kc, a, ars, aks, b, bks, cp, g.ldc, mr, nr, acc);
             continue;
           } else if constexpr (std::is_same_v<Tag, simd::Avx2>) {
-            micro_kernel_avx2(kc, a, ars, aks, pb + jp * kc, cp, g.ldc, mr, nr, acc);
+            micro_kernel_avx2(kc, a, ars, aks, b, bks, cp, g.ldc, mr, nr, acc);
             continue;
           }
 #endif
-          micro_kernel(kc, a, ars, aks, pb + jp * kc, cp, g.ldc, mr, nr, acc);
+          micro_kernel(kc, a, ars, aks, b, bks, cp, g.ldc, mr, nr, acc);
         }
       }
     }

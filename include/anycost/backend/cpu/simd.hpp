@@ -156,15 +156,24 @@ inline constexpr int lanes = static_cast<int>(32 / sizeof(T));
 // Vectors of another width (64 bytes: AVX-512); only inside a copy compiled for it.
 template <class T, int Bytes>
 using vec_of = typename VecOf<T, Bytes>::type;
+// The vector width of a dispatch_wide() copy, and the lanes of the widest one: buffers that every copy
+// shares round their rows up to wide_lanes.
+template <class Tag>
+inline constexpr int vec_bytes = std::is_same_v<Tag, Avx512> ? 64 : 32;
+template <class T>
+inline constexpr int wide_lanes = static_cast<int>(64 / sizeof(T));
 
 // Helpers write through references: a vector returned by value from a call that GCC has not inlined yet
 // trips -Wpsabi ("AVX vector return without AVX enabled changes the ABI") at the outermost caller.
-template <class T>
-ANYCOST_ALWAYS_INLINE void load(vec<T>& v, const T* p) {
+// (Any vector width: V is vec<T> or vec_of<T, Bytes>.)
+template <class V, class T>
+ANYCOST_ALWAYS_INLINE void load(V& v, const T* p) {
+  static_assert(sizeof(V) % sizeof(T) == 0);
   std::memcpy(&v, p, sizeof v);
 }
-template <class T>
-ANYCOST_ALWAYS_INLINE void store(T* p, const vec<T>& v) {
+template <class T, class V>
+ANYCOST_ALWAYS_INLINE void store(T* p, const V& v) {
+  static_assert(sizeof(V) % sizeof(T) == 0);
   std::memcpy(p, &v, sizeof v);
 }
 

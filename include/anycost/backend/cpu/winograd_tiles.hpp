@@ -1,5 +1,6 @@
 // Tile transforms of Winograd's minimal filtering F(m×m, 3×3) (Lavin and Gray, 2016), vectorised across
-// 8 (float) or 4 (double) neighbouring tiles or channels.
+// neighbouring tiles or channels, one vector of Bytes bytes (32, or 64 in the AVX-512 copy) at a time. The
+// buffers they share with the GEMM round rows up to simd::wide_lanes, whichever width runs.
 //
 // A 3×3 correlation over an m×m output tile is Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A, with d the (m+2)×(m+2) input
 // patch. Every transform here is a "sandwich" L·X·Lᵀ with a constant matrix L, expanded at compile time
@@ -140,7 +141,7 @@ ANYCOST_ALWAYS_INLINE void split_phases(const T* row, std::int64_t w, int pad, T
 // Length of a phase buffer for rows of `tiles_x` tiles whose patches span S columns.
 template <class T, int M>
 std::int64_t phase_length(std::int64_t tiles_x, int s) {
-  return simd::round_up(tiles_x, simd::lanes<T>) + (s - 1) / M + 1;
+  return simd::round_up(tiles_x, simd::wide_lanes<T>) + (s - 1) / M + 1;
 }
 
 // Transforms the S×S patches of one channel for tile rows [row0, row1) (row = image·tiles_y + tile row):
@@ -148,11 +149,12 @@ std::int64_t phase_length(std::int64_t tiles_x, int s) {
 // the patch of tile (ty, tx) starting at (ty·M - pad_y, tx·M - pad_x) and reading zeros outside the plane.
 // Writes run up to a vector past each row (the next row overwrites them; the caller pads the last one).
 // `ph` holds S·M·phase_length() elements.
-template <class T, int M, const auto& L>
+template <class T, int M, const auto& L, int Bytes>
 ANYCOST_ALWAYS_INLINE void gather_plane(const T* plane, std::int64_t image_stride, std::int64_t h, std::int64_t w,
                                         int pad_y, int pad_x, std::int64_t tiles_y, std::int64_t tiles_x,
                                         std::int64_t row0, std::int64_t row1, T* out, std::int64_t ld_xi, T* ph) {
-  using V = simd::vec<T>;
+  using V = simd::vec_of<T, Bytes>;
+  constexpr int lanes = Bytes / static_cast<int>(sizeof(T));
   constexpr int alpha = static_cast<int>(L.size()), S = static_cast<int>(L[0].size());
   const std::int64_t q_len = phase_length<T, M>(tiles_x, S);
   for (std::int64_t row = row0; row < row1; ++row) {
@@ -163,7 +165,7 @@ ANYCOST_ALWAYS_INLINE void gather_plane(const T* plane, std::int64_t image_strid
       detail::split_phases<T, M>(iy >= 0 && iy < h ? img + iy * w : nullptr, w, pad_x, ph + s * M * q_len, q_len);
     }
     T* dst = out + (row - row0) * tiles_x;
-    for (std::int64_t tx = 0; tx < tiles_x; tx += simd::lanes<T>) {
+    for (std::int64_t tx = 0; tx < tiles_x; tx += lanes) {
       V x[S][S], o[alpha][alpha];
       detail::unroll<S>([&](auto s) ANYCOST_LAMBDA_INLINE {
         detail::unroll<S>([&](auto k) ANYCOST_LAMBDA_INLINE {
@@ -179,17 +181,18 @@ ANYCOST_ALWAYS_INLINE void gather_plane(const T* plane, std::int64_t image_strid
 // The inverse of gather_plane for output tiles: Y = Aᵀ · X · A for every tile of tile rows [row0, row1),
 // X[ξ] = in[ξ·ld_xi + (row - row0)·tiles_x + tx], written into the ho×wo plane (clipped at its edges).
 // `ph` holds M·M·phase_length(tiles_x, 1) elements.
-template <class T, int M, const auto& At>
+template <class T, int M, const auto& At, int Bytes>
 ANYCOST_ALWAYS_INLINE void scatter_plane(const T* in, std::int64_t ld_xi, T* plane, std::int64_t image_stride,
                                          std::int64_t ho, std::int64_t wo, std::int64_t tiles_y,
                                          std::int64_t tiles_x, std::int64_t row0, std::int64_t row1, T* ph) {
-  using V = simd::vec<T>;
+  using V = simd::vec_of<T, Bytes>;
+  constexpr int lanes = Bytes / static_cast<int>(sizeof(T));
   constexpr int alpha = static_cast<int>(At[0].size());
   const std::int64_t q_len = phase_length<T, M>(tiles_x, 1);
   for (std::int64_t row = row0; row < row1; ++row) {
     const std::int64_t n = row / tiles_y, ty = row % tiles_y;
     const T* src = in + (row - row0) * tiles_x;
-    for (std::int64_t tx = 0; tx < tiles_x; tx += simd::lanes<T>) {
+    for (std::int64_t tx = 0; tx < tiles_x; tx += lanes) {
       V x[alpha][alpha], y[M][M];
       detail::unroll<alpha * alpha>([&](auto xi) ANYCOST_LAMBDA_INLINE { simd::load(x[xi / alpha][xi % alpha], src + xi * ld_xi + tx); });
       detail::sandwich<At>(x, y);
@@ -210,11 +213,12 @@ ANYCOST_ALWAYS_INLINE void scatter_plane(const T* in, std::int64_t ld_xi, T* pla
 // U[ξ·ld_xi + r·ld_r + c] = (G · g(r, c) · Gᵀ)[ξ] for rows [r0, r1) and every column c < cols, g(r, c) being
 // the 3×3 kernel at w + r·rs + c·cs, rotated by 180 degrees when `rotate` (a transposed convolution). The
 // columns [cols, ld_r) are written as zeros. `gt` holds 9·ld_r elements.
-template <class T, const auto& G>
+template <class T, const auto& G, int Bytes>
 ANYCOST_ALWAYS_INLINE void transform_weights(const T* w, std::int64_t rs, std::int64_t cs, bool rotate,
                                              std::int64_t r0, std::int64_t r1, std::int64_t cols, T* u,
                                              std::int64_t ld_xi, std::int64_t ld_r, T* gt) {
-  using V = simd::vec<T>;
+  using V = simd::vec_of<T, Bytes>;
+  constexpr int lanes = Bytes / static_cast<int>(sizeof(T));
   constexpr int alpha = static_cast<int>(G.size());
   for (std::int64_t r = r0; r < r1; ++r) {
     for (std::int64_t c = 0; c < cols; ++c) {
@@ -222,7 +226,7 @@ ANYCOST_ALWAYS_INLINE void transform_weights(const T* w, std::int64_t rs, std::i
       for (int i = 0; i < 9; ++i) gt[i * ld_r + c] = k[rotate ? 8 - i : i];
     }
     for (int i = 0; i < 9; ++i) std::fill(gt + i * ld_r + cols, gt + (i + 1) * ld_r, T(0));
-    for (std::int64_t c = 0; c < cols; c += simd::lanes<T>) {
+    for (std::int64_t c = 0; c < cols; c += lanes) {
       V x[3][3], o[alpha][alpha];
       detail::unroll<9>([&](auto i) ANYCOST_LAMBDA_INLINE { simd::load(x[i / 3][i % 3], gt + i * ld_r + c); });
       detail::sandwich<G>(x, o);
@@ -234,13 +238,14 @@ ANYCOST_ALWAYS_INLINE void transform_weights(const T* w, std::int64_t rs, std::i
 
 // dw[r·rs + c·9 + k] = (Gᵀ · Z(r, c) · G)[k] for rows [r0, r1), Z(r, c)[ξ] = z[ξ·ld_xi + r·ld_r + c]; the
 // weight gradient back from the transformed domain. `scratch` holds 9·ld_r elements.
-template <class T, const auto& Gt>
+template <class T, const auto& Gt, int Bytes>
 ANYCOST_ALWAYS_INLINE void inverse_weights(const T* z, std::int64_t ld_xi, std::int64_t ld_r, std::int64_t r0,
                                            std::int64_t r1, std::int64_t cols, T* dw, std::int64_t rs, T* scratch) {
-  using V = simd::vec<T>;
+  using V = simd::vec_of<T, Bytes>;
+  constexpr int lanes = Bytes / static_cast<int>(sizeof(T));
   constexpr int alpha = static_cast<int>(Gt[0].size());
   for (std::int64_t r = r0; r < r1; ++r) {
-    for (std::int64_t c = 0; c < cols; c += simd::lanes<T>) {
+    for (std::int64_t c = 0; c < cols; c += lanes) {
       V x[alpha][alpha], o[3][3];
       detail::unroll<alpha * alpha>(
           [&](auto xi) ANYCOST_LAMBDA_INLINE { simd::load(x[xi / alpha][xi % alpha], z + xi * ld_xi + r * ld_r + c); });
