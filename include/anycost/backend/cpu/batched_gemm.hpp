@@ -110,6 +110,29 @@ ANYCOST_ALWAYS_INLINE void pack_a(const StridedMatrix<T>& a, std::int64_t i0, st
     for (std::int64_t k = 0; k < kc; ++k) dst[k * mr + i] = T(0);
 }
 
+// dst[t·ld + i] = column i's element t, for the eight 8-float columns src[i·cs ... i·cs + 7]: an 8×8 transpose
+// in registers (unpack, then pairs, then halves).
+ANYCOST_ALWAYS_INLINE void transpose8x8(const float* src, std::int64_t cs, float* dst, std::int64_t ld) {
+  using V = simd::vec<float>;
+  V r[8], t[8], u[8];
+  for (int i = 0; i < 8; ++i) simd::load(r[i], src + i * cs);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+    t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+  }
+  for (int i = 0; i < 8; i += 4)
+    for (int h = 0; h < 2; ++h) {
+      u[i + 2 * h] = __builtin_shufflevector(t[i + h], t[i + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+      u[i + 2 * h + 1] = __builtin_shufflevector(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+  for (int i = 0; i < 4; ++i) {
+    const V lo = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+    const V hi = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+    simd::store(dst + i * ld, lo);
+    simd::store(dst + (i + 4) * ld, hi);
+  }
+}
+
 // B̃[panel][k][j] = B(k0 + k, j0 + panel·NR + j) for the nc columns from j0 (columns past n read as zero).
 template <int NR, class T>
 ANYCOST_ALWAYS_INLINE void pack_b(const StridedMatrix<T>& b, std::int64_t k0, std::int64_t kc, std::int64_t j0,
@@ -135,7 +158,20 @@ ANYCOST_ALWAYS_INLINE void pack_b(const StridedMatrix<T>& b, std::int64_t k0, st
       // column per step keeps the reads sequential; walking k across columns instead reads one element of
       // NR lines whose stride (often a multiple of 4 KiB) maps them all to the same L1 set.
       constexpr std::int64_t kb = 64 / sizeof(T);
-      for (std::int64_t kk = 0; kk < kc; kk += kb) {
+      std::int64_t kk = 0;
+      if constexpr (std::is_same_v<T, float>) {
+        // Full float panels: 8×8 blocks transposed in registers, the same line-by-line order.
+        if (cols == nr)
+          for (; kk + kb <= kc; kk += kb)
+            for (int j = 0; j < nr; j += 8) {
+              const T* src = b.p + k0 + kk + (j0 + jp + j) * b.cs;
+              if (kk + 4 * kb < kc)
+                for (int i = 0; i < 8; ++i) __builtin_prefetch(src + i * b.cs + 4 * kb);
+              transpose8x8(src, b.cs, panel + kk * nr + j, nr);
+              transpose8x8(src + 8, b.cs, panel + (kk + 8) * nr + j, nr);
+            }
+      }
+      for (; kk < kc; kk += kb) {
         const std::int64_t k1 = std::min(kc, kk + kb);
         for (std::int64_t j = 0; j < cols; ++j) {
           const T* src = b.p + k0 + (j0 + jp + j) * b.cs;

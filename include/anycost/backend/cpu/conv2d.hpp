@@ -1,7 +1,7 @@
 // CPU 2-D convolution and its two gradient forms.
 //
-// 3×3 stride-1 convolutions with enough channels and tiles run as Winograd F(2×2, 3×3) (winograd.hpp): the
-// forward pass, the input gradient (a stride-1 transposed convolution) and the weight gradient. Strided
+// 3×3 stride-1 convolutions with enough channels and tiles run as Winograd F(2×2, 3×3), or F(3×3, 3×3) for
+// narrow layers on maps of 32×32 and more (winograd.hpp): the forward pass, the input gradient (a stride-1 transposed convolution) and the weight gradient. Strided
 // transposed convolutions (the generator's up-convolution; the input gradient of a strided convolution) run
 // polyphase, one GEMM per output phase. Everything else runs as im2col/col2im plus the batched GEMM of
 // batched_gemm.hpp, all images and groups of a call in one parallel GEMM.
@@ -30,9 +30,12 @@ namespace backend::cpu {
 // Which algorithm a convolution uses; `automatic` picks by shape (tests force the others). winograd_4x4
 // (F(4x4, 3x3)) is opt-in only: about 1.4x faster than F(2x2, 3x3) on 32x32 and larger maps, but its float
 // error is about ten times larger (1e-5 relative per layer), too much for outputs that must match PyTorch to
-// 1e-4 after a whole generator. polyphase applies to strided transposed convolutions only (elsewhere it means
+// 1e-4 after a whole generator. F(3x3, 3x3) sits between (about 3x F(2x2)'s error, 2.8 instead of 4
+// multiplies per output, and as many fewer transform reads and writes): `automatic` uses it where the
+// transforms dominate, layers of at most 64 channels on 32×32 maps and larger (0.75-0.9 of F(2x2)'s time;
+// wider layers gain nothing, their GEMMs get shorter). polyphase applies to strided transposed convolutions only (elsewhere it means
 // gemm); `automatic` uses it for inputs of 16×16 and more.
-enum class ConvAlgo { automatic, winograd, winograd_4x4, gemm, polyphase };
+enum class ConvAlgo { automatic, winograd, winograd_3x3, winograd_4x4, gemm, polyphase };
 
 namespace detail {
 // cols[(c*kh + a)*kw + b, y*wo + x] = x_padded[c, y*sh + a, x*sw + b] for channels [c0, c1).
@@ -105,12 +108,26 @@ inline bool winograd_pays(std::int64_t cig, std::int64_t cog, std::int64_t image
   return cig >= 16 && cog >= 16 && tiles >= 32;
 }
 
-// 0: im2col + GEMM; otherwise the Winograd output tile size (2 or 4).
+// 0: im2col + GEMM; otherwise the Winograd output tile size (2, 3 or 4).
 inline int winograd_tile(ConvAlgo algo, bool applicable, std::int64_t cig, std::int64_t cog, std::int64_t images,
                          std::int64_t ho, std::int64_t wo) {
   if (!applicable || algo == ConvAlgo::gemm || algo == ConvAlgo::polyphase) return 0;
   if (algo == ConvAlgo::winograd_4x4) return 4;
-  return algo == ConvAlgo::winograd || winograd_pays(cig, cog, images, ho, wo) ? 2 : 0;
+  if (algo == ConvAlgo::winograd_3x3) return 3;
+  if (algo == ConvAlgo::winograd) return 2;
+  if (!winograd_pays(cig, cog, images, ho, wo)) return 0;
+  return cig <= 64 && cog <= 64 && ho >= 32 && wo >= 32 ? 3 : 2;
+}
+
+// f(integral_constant<int, m>) for a Winograd output tile size m (2, 3 or 4).
+template <class F>
+void with_tile(int m, const F& f) {
+  if (m == 4)
+    f(std::integral_constant<int, 4>{});
+  else if (m == 3)
+    f(std::integral_constant<int, 3>{});
+  else
+    f(std::integral_constant<int, 2>{});
 }
 
 // Images per chunk so that a chunk's im2col columns stay near 16 MiB.
@@ -267,10 +284,7 @@ void conv2d(const Tensor& x, const Tensor& w, const Tensor& y, const Conv2dParam
   if (const int m = detail::winograd_tile(algo, wino, cig, cog, n, ho, wo)) {
     const winograd::Geometry geo{n, cin, h, wd, cout, ho, wo, p.pad_h, p.pad_w, p.groups};
     const winograd::WeightView wv{cog * s0, s0, 9, false};
-    if (m == 4)
-      winograd::conv3x3<T, 4>(xp, wp, wv, geo, yp, isa);
-    else
-      winograd::conv3x3<T, 2>(xp, wp, wv, geo, yp, isa);
+    detail::with_tile(m, [&](auto t) { winograd::conv3x3<T, decltype(t)::value>(xp, wp, wv, geo, yp, isa); });
     return;
   }
   const bool pointwise = detail::is_pointwise(kh, kw, p);
@@ -318,10 +332,7 @@ void conv_transpose2d(const Tensor& z, const Tensor& w, const Tensor& out, const
   if (const int m = detail::winograd_tile(algo, wino, czg, cog, n, ho, wo)) {
     const winograd::Geometry geo{n, cz, hz, wz, cout, ho, wo, 2 - p.pad_h, 2 - p.pad_w, p.groups};
     const winograd::WeightView wv{czg * s0, 9, s0, true};
-    if (m == 4)
-      winograd::conv3x3<T, 4>(zp, wp, wv, geo, op, isa);
-    else
-      winograd::conv3x3<T, 2>(zp, wp, wv, geo, op, isa);
+    detail::with_tile(m, [&](auto t) { winograd::conv3x3<T, decltype(t)::value>(zp, wp, wv, geo, op, isa); });
     return;
   }
   // Polyphase from 16×16 inputs up: below, a phase's rows are so short that the padding columns and the
@@ -373,10 +384,7 @@ void conv2d_weight_grad(const Tensor& x, const Tensor& gy, const Tensor& dw, con
   const bool wino = kh == 3 && kw == 3 && p.stride_h == 1 && p.stride_w == 1;
   if (const int m = detail::winograd_tile(algo, wino, cig, cog, n, ho, wo)) {
     const winograd::Geometry geo{n, cin, h, wd, cout, ho, wo, p.pad_h, p.pad_w, p.groups};
-    if (m == 4)
-      winograd::conv3x3_weight_grad<T, 4>(xp, gp, geo, dp, isa);
-    else
-      winograd::conv3x3_weight_grad<T, 2>(xp, gp, geo, dp, isa);
+    detail::with_tile(m, [&](auto t) { winograd::conv3x3_weight_grad<T, decltype(t)::value>(xp, gp, geo, dp, isa); });
     return;
   }
   const bool pointwise = detail::is_pointwise(kh, kw, p);
