@@ -160,16 +160,20 @@ ANYCOST_ALWAYS_INLINE void pack_b(const StridedMatrix<T>& b, std::int64_t k0, st
       constexpr std::int64_t kb = 64 / sizeof(T);
       std::int64_t kk = 0;
       if constexpr (std::is_same_v<T, float>) {
-        // Full float panels: 8×8 blocks transposed in registers, the same line-by-line order.
-        if (cols == nr)
-          for (; kk + kb <= kc; kk += kb)
-            for (int j = 0; j < nr; j += 8) {
+        // Floats, columns in groups of 8 (a last panel too: Winograd weight gradients have 32 or 64 columns):
+        // 8×8 blocks transposed in registers, in the same line-by-line order; padding columns are zeroed.
+        if (cols % 8 == 0)
+          for (; kk + kb <= kc; kk += kb) {
+            for (std::int64_t j = 0; j < cols; j += 8) {
               const T* src = b.p + k0 + kk + (j0 + jp + j) * b.cs;
               if (kk + 4 * kb < kc)
                 for (int i = 0; i < 8; ++i) __builtin_prefetch(src + i * b.cs + 4 * kb);
               transpose8x8(src, b.cs, panel + kk * nr + j, nr);
               transpose8x8(src + 8, b.cs, panel + (kk + 8) * nr + j, nr);
             }
+            if (cols < nr)
+              for (std::int64_t k = kk; k < kk + kb; ++k) std::fill(panel + k * nr + cols, panel + (k + 1) * nr, T(0));
+          }
       }
       for (; kk < kc; kk += kb) {
         const std::int64_t k1 = std::min(kc, kk + kb);
