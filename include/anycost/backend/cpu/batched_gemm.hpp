@@ -142,13 +142,18 @@ ANYCOST_ALWAYS_INLINE void pack_b(const StridedMatrix<T>& b, std::int64_t k0, st
   for (std::int64_t jp = 0; jp < nc; jp += nr) {
     T* panel = dst + jp * kc;
     const std::int64_t cols = std::min<std::int64_t>(nr, n - j0 - jp);
-    if (b.cs == 1 && cols == nr) {
+    if (b.cs == 1) {
       for (std::int64_t k = 0; k < kc; ++k) {
         const T* src = b.p + (k0 + k) * b.rs + j0 + jp;
-        for (int j = 0; j < NR / L; ++j) {
-          simd::vec<T> v;
-          simd::load(v, src + j * L);
-          simd::store(panel + k * nr + j * L, v);
+        if (cols == nr) {
+          for (int j = 0; j < NR / L; ++j) {
+            simd::vec<T> v;
+            simd::load(v, src + j * L);
+            simd::store(panel + k * nr + j * L, v);
+          }
+        } else {  // the last panel of a row
+          std::copy_n(src, cols, panel + k * nr);
+          std::fill(panel + k * nr + cols, panel + (k + 1) * nr, T(0));
         }
       }
       continue;
