@@ -393,7 +393,7 @@ struct GemmItem {
 // Whether B's rows can be read in place, without packing: they must be unit-stride and cache-line aligned
 // (a load that splits a line costs two), the panel short enough (kc rows) to stay in L1 while the row
 // blocks reuse it, and its rows must not fall into the same few L1 sets (a row stride that is a multiple of
-// 1 KiB maps them onto a quarter of the sets or fewer). Packing costs a read and a write of B per column
+// 1 KiB puts every row's first line into 4 of L1's 64 sets). Packing costs a read and a write of B per column
 // block; in place, the micro-kernel reads B where the producer (Winograd's input transform) left it.
 template <class T>
 bool b_in_place(const StridedMatrix<T>& b, std::int64_t kc) {

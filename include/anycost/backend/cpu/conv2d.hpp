@@ -1,7 +1,8 @@
 // CPU 2-D convolution and its two gradient forms.
 //
 // 3×3 stride-1 convolutions with enough channels and tiles run as Winograd F(2×2, 3×3), or F(3×3, 3×3) for
-// narrow layers on maps of 32×32 and more (winograd.hpp): the forward pass, the input gradient (a stride-1 transposed convolution) and the weight gradient. Strided
+// narrow layers on maps of 32×32 and more (winograd.hpp): the forward pass, the input gradient (a stride-1
+// transposed convolution) and the weight gradient. Strided
 // transposed convolutions (the generator's up-convolution; the input gradient of a strided convolution) run
 // polyphase, one GEMM per output phase. Everything else runs as im2col/col2im plus the batched GEMM of
 // batched_gemm.hpp, all images and groups of a call in one parallel GEMM.
@@ -33,8 +34,8 @@ namespace backend::cpu {
 // 1e-4 after a whole generator. F(3x3, 3x3) sits between (about 3x F(2x2)'s error, 2.8 instead of 4
 // multiplies per output, and as many fewer transform reads and writes): `automatic` uses it where the
 // transforms dominate, layers of at most 64 channels on 32×32 maps and larger (0.75-0.9 of F(2x2)'s time;
-// wider layers gain nothing, their GEMMs get shorter). polyphase applies to strided transposed convolutions only (elsewhere it means
-// gemm); `automatic` uses it for inputs of 16×16 and more.
+// wider layers gain nothing, their GEMMs get shorter). polyphase applies to strided transposed convolutions
+// only (elsewhere it means gemm); `automatic` uses it for inputs of 16×16 and more.
 enum class ConvAlgo { automatic, winograd, winograd_3x3, winograd_4x4, gemm, polyphase };
 
 namespace detail {
