@@ -104,6 +104,37 @@ TEST_CASE("Modulating activations gives the numbers of modulating weights", "[nn
   }
 }
 
+TEST_CASE("The up-convolution with its blur in one pass equals the two ops", "[nn][modconv]") {
+  // up_conv_blur runs fused without a gradient to record (inputs of 16x16 and more, rank-1 kernel); the
+  // reference is the two ops in double. Odd widths end rows in partial vectors; groups as the weights path
+  // uses them; a prefix-sliced weight is read in place.
+  Rng rng(9);
+  struct Case {
+    std::int64_t n, cin, cout, h, w;
+    int groups;
+  };
+  for (const Case c : {Case{1, 5, 7, 16, 16, 1}, Case{1, 4, 6, 17, 23, 1}, Case{2, 6, 4, 19, 16, 2}, Case{1, 3, 3, 7, 9, 1}}) {
+    const Tensor x = randn({c.n, c.cin, c.h, c.w}, rng);
+    const Tensor w_full = randn({c.cin + 2, c.cout / c.groups + 3, 3, 3}, rng);
+    const Tensor w = w_full.narrow(0, 0, c.cin).narrow(1, 0, c.cout / c.groups);
+    const Tensor k = make_blur_kernel(4.0);
+    const Tensor want = blur(conv_transpose2d(Var(x.to(DType::float64)), Var(w.to(DType::float64)), {2, 2, 0, 0, c.groups}),
+                             k.to(DType::float64), 1, 1)
+                            .data();
+    INFO(c.n << "x" << c.cin << "x" << c.h << "x" << c.w << " -> " << c.cout << ", groups " << c.groups);
+    NoGradGuard no_grad;
+    const Tensor got = up_conv_blur(Var(x), Var(w), c.groups, k).data();
+    REQUIRE(got.shape() == Shape{c.n, c.cout, 2 * c.h, 2 * c.w});
+    CHECK(max_abs_diff(got, want) < 1e-5 * (1 + max_abs_diff(want, Tensor::zeros(want.shape(), DType::float64))));
+    const Tensor got64 = up_conv_blur(Var(x.to(DType::float64)), Var(w.to(DType::float64)), c.groups, k.to(DType::float64)).data();
+    CHECK(max_abs_diff(got64, want) < 1e-12);
+  }
+  // A kernel that is not rank 1 takes the two ops.
+  const Tensor x = randn({1, 2, 16, 16}, rng), w = randn({2, 3, 3, 3}, rng), k = randn({4, 4}, rng);
+  NoGradGuard no_grad;
+  CHECK(max_abs_diff(up_conv_blur(Var(x), Var(w), 1, k).data(), blur(conv_transpose2d(Var(x), Var(w), {2, 2, 0, 0, 1}), k, 1, 1).data()) == 0);
+}
+
 TEST_CASE("The automatic path follows the cost of each layer", "[nn][modconv]") {
   using Conv = ModulatedConv2d<Kernel{3}, Resample::none, Demod::on>;
   using Rgb = ModulatedConv2d<Kernel{1}, Resample::none, Demod::off>;

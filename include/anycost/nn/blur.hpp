@@ -6,6 +6,7 @@
 //   make_blur_kernel(gain)         outer([1,3,3,1], [1,3,3,1]) / 64 * gain   (sum = gain)
 //   blur(x, k, pad0, pad1)         upfirdn2d(x, k, up 1, down 1, pads (pad0, pad1))
 //   upsample2x(x, k)               upfirdn2d(x, k, up 2, pads (2, 1)): [H, W] -> [2H, 2W], k sums to 4
+//   up_conv_blur(z, w, groups, k)  blur(conv_transpose2d(z, w, stride 2), k, 1, 1), fused where it can be
 //
 // The generator's up-convolution uses blur(y, k4, 1, 1) after its stride-2 transposed convolution
 // ((2H+1) -> 2H); the skip path of ToRGB uses upsample2x; the discriminator uses blur with pads (2, 2) or
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "anycost/core/tensor.hpp"
+#include "anycost/ops/conv2d.hpp"
 #include "anycost/ops/upfirdn2d.hpp"
 
 ANYCOST_NAMESPACE_BEGIN
@@ -43,6 +45,28 @@ inline Var blur(const Var& x, const Tensor& kernel, int pad0, int pad1) {
 inline Var upsample2x(const Var& x, const Tensor& kernel) {
   const int p = static_cast<int>(kernel.size(0)) - 2;  // (len(kernel) - factor)
   return upfirdn2d(x, kernel, UpFirDnParams::make(2, 1, (p + 1) / 2 + 1, p / 2));
+}
+
+// blur(conv_transpose2d(z, w, stride 2), kernel, 1, 1): the generator's up-convolution (w [Cin, Cout/groups, 3,
+// 3], kernel summing to 4). With no gradient to record, on the CPU, the blur runs inside the convolution's
+// last pass (backend/cpu/conv2d.hpp, conv_transpose2d_blur); otherwise, or where that does not apply, as the
+// two ops.
+inline Var up_conv_blur(const Var& z, const Var& w, int groups, const Tensor& kernel) {
+  const Conv2dParams p{2, 2, 0, 0, groups};
+  const bool fusable = !any_requires_grad({&z, &w}) && z.device().is_cpu() && w.device().is_cpu() &&
+                       kernel.device().is_cpu() && z.dim() == 4 && w.dim() == 4 && kernel.dim() == 2 &&
+                       z.dtype() == w.dtype() && z.dtype() == kernel.dtype() && groups >= 1 &&
+                       z.size(1) == w.size(0) && w.size(0) % groups == 0 && z.numel() > 0 && w.numel() > 0;
+  if (fusable) {
+    const Tensor zc = z.data().contiguous(), wc = anycost::detail::conv_weight_operand(w.data()), kc = kernel.contiguous();
+    Tensor out = Tensor::empty({zc.size(0), wc.size(1) * groups, 2 * zc.size(2), 2 * zc.size(3)}, zc.dtype());
+    bool done = false;
+    dispatch_dtype(zc.dtype(), [&](auto t) {
+      done = backend::cpu::conv_transpose2d_blur<decltype(t)>(zc, wc, kc, out, groups);
+    });
+    if (done) return Var(out);
+  }
+  return blur(conv_transpose2d(z, w, p), kernel, 1, 1);
 }
 
 }  // namespace nn

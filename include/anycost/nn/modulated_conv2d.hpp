@@ -209,7 +209,6 @@ class ModulatedConv2d {
   }
 
   static Conv2dParams conv_params(int groups) { return {1, 1, K.size / 2, K.size / 2, groups}; }
-  static Conv2dParams up_params(int groups) { return {2, 2, 0, 0, groups}; }
 
   // The reference path: per-sample weights, the batch folded into the channels of one grouped convolution.
   ModulatedOutput forward_weights(const Var& x, const Var& s, const Var& wv) const {
@@ -225,9 +224,8 @@ class ModulatedConv2d {
     } else {
       // conv_transpose2d takes weights as [in, out, K, K]: swap the channel axes (no spatial flip).
       Var wt = reshape(contiguous(transpose(wm, 1, 2)), Shape{b * c_in, k, K.size, K.size});
-      Var y = conv_transpose2d(xg, wt, up_params(groups));
-      y = reshape(y, Shape{b, k, y.size(2), y.size(3)});
-      return {blur(y, blur_kernel, 1, 1), Var()};
+      const Var y = up_conv_blur(xg, wt, groups, blur_kernel);
+      return {reshape(y, Shape{b, k, y.size(2), y.size(3)}), Var()};
     }
   }
 
@@ -241,7 +239,7 @@ class ModulatedConv2d {
       y = conv2d(xs, wv, conv_params(1));
     } else {
       const Var wt = pw ? Var(pw->weight_t.narrow(0, 0, c_in).narrow(1, 0, k)) : permute(wv, Dims{1, 0, 2, 3});
-      y = blur(conv_transpose2d(xs, wt, up_params(1)), blur_kernel, 1, 1);
+      y = up_conv_blur(xs, wt, 1, blur_kernel);
     }
     Var d;
     if constexpr (D == Demod::on) {

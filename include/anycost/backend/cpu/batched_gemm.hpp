@@ -1,7 +1,7 @@
 // A packed, register-blocked GEMM for sets of medium-sized products: the alpha² channel-mixing products of
 // a Winograd convolution, or the per-tap products of a convolution read in place. All products of a set
 // run in one parallel region, split over (product, row block, column block) work items; each item runs on
-// one thread, so a set never mixes OpenMP with a BLAS library's own thread pool.
+// one thread, so a set never mixes the library's thread pool with a BLAS library's own.
 //
 // A product is C = Σ_t A_t·B_t (+ C when accumulating) over one or more terms: a convolution expressed as
 // a sum over kernel taps needs no im2col copy. A and B are general strided views (element (i, j) at

@@ -20,6 +20,7 @@
 #include "anycost/backend/cpu/batched_gemm.hpp"
 #include "anycost/backend/cpu/scratch.hpp"
 #include "anycost/backend/cpu/simd.hpp"
+#include "anycost/backend/cpu/upfirdn2d.hpp"
 #include "anycost/backend/cpu/winograd.hpp"
 #include "anycost/backend/params.hpp"
 #include "anycost/core/parallel.hpp"
@@ -138,16 +139,124 @@ std::int64_t images_per_chunk(std::int64_t n, std::int64_t cols_per_image) {
   return std::clamp<std::int64_t>(budget / std::max<std::int64_t>(1, cols_per_image * std::int64_t{sizeof(T)}), 1, n);
 }
 
+// A 4-tap separable filter with one zero of padding on each side, Y[j][i] = Σ_ab fy[a]·fx[b]·t[j+a-1][i+b-1]
+// (StyleGAN2's blur after its up-convolution, as upfirdn2d(t, k, pads 1, 1) with fy, fx the flipped factors of
+// k), applied to the output t of a stride-2 transposed convolution while its phases are interleaved.
+template <class T>
+struct PhaseBlur {
+  T fy[4], fx[4];
+};
+
+// lo, hi = a[0], b[0], a[1], b[1], ... (the first and second half of the interleaved lanes).
+template <class V, int... I>
+ANYCOST_ALWAYS_INLINE void interleave_lanes(const V& a, const V& b, V& lo, V& hi, std::integer_sequence<int, I...>) {
+  constexpr int L = static_cast<int>(sizeof...(I));
+  lo = __builtin_shufflevector(a, b, (I % 2 * L + I / 2)...);
+  hi = __builtin_shufflevector(a, b, (I % 2 * L + (L + I) / 2)...);
+}
+template <class V>
+ANYCOST_ALWAYS_INLINE void interleave(const V& a, const V& b, V& lo, V& hi) {
+  interleave_lanes(a, b, lo, hi, std::make_integer_sequence<int, static_cast<int>(sizeof(V) / sizeof(a[0]))>{});
+}
+
+// out (2h × 2w) = the PhaseBlur of t ((2h+1) × (2w+1)) given as its four phases: t[2q + ry][2u + rx] =
+// rows[ry][rx][q·ld + u] (the even phases have h+1 rows and w+1 valid columns, the odd ones h and w). Per
+// dimension the filter mixes both phases, e.g. Y[2u] = f0·t[2u-1] + f1·t[2u] + f2·t[2u+1] + f3·t[2u+2] =
+// f0·O[u-1] + f1·E[u] + f2·O[u] + f3·E[u+1]: rows are filtered along x into their even and odd output
+// columns, four such rows make an output row, and only that is interleaved: t is read once, the output written
+// once.
+template <class T>
+ANYCOST_ALWAYS_INLINE void blur_phases(const T* const (&rows)[2][2], std::int64_t ld, std::int64_t h, std::int64_t w,
+                                       const PhaseBlur<T>& f, T* out) {
+  using V = simd::vec<T>;
+  constexpr int L = simd::lanes<T>;
+  const std::int64_t len = simd::round_up(w, L);  // a filtered half-row
+  // Zero-padded copies of one row's phases: e[u] = E[u] for u ≤ w, o[u] = O[u] for u < w (o[-1] readable), zero
+  // past them; then the filtered rows, four deep (row y in slot y % 4), even and odd columns apart.
+  T* e = scratch<T>(Scratch::tile_rows, 2 * (len + 2 * L) + 8 * len + len);
+  T* o = e + len + 2 * L + 1;
+  T* ring = e + 2 * (len + 2 * L);
+  T* zero = ring + 8 * len;
+  std::fill_n(zero, len, T(0));
+  const T *re[4], *ro[4];  // filtered rows y-3 .. y
+  auto filter_row = [&](std::int64_t y) {
+    const T* pe = rows[y & 1][0] + (y >> 1) * ld;
+    const T* po = rows[y & 1][1] + (y >> 1) * ld;
+    std::copy_n(pe, w + 1, e);
+    std::fill(e + w + 1, e + len + 2 * L, T(0));
+    o[-1] = T(0);
+    std::copy_n(po, w, o);
+    std::fill(o + w, o + len + L, T(0));
+    T* he = ring + (y & 3) * 2 * len;
+    T* ho = he + len;
+    for (std::int64_t u = 0; u < len; u += L) {
+      V e0, e1, om, o0, o1;
+      simd::load(e0, e + u);
+      simd::load(e1, e + u + 1);
+      simd::load(om, o + u - 1);
+      simd::load(o0, o + u);
+      simd::load(o1, o + u + 1);
+      simd::store(he + u, V(om * f.fx[0] + e0 * f.fx[1] + o0 * f.fx[2] + e1 * f.fx[3]));
+      simd::store(ho + u, V(e0 * f.fx[0] + o0 * f.fx[1] + e1 * f.fx[2] + o1 * f.fx[3]));
+    }
+    return std::pair<const T*, const T*>{he, ho};
+  };
+  auto emit = [&](std::int64_t j) {  // out row j from filtered rows j-1 .. j+2 (slots 0..3)
+    T* d = out + j * 2 * w;
+    for (std::int64_t u = 0; u < w; u += L) {
+      V a[4], b[4];
+      for (int t = 0; t < 4; ++t) {
+        simd::load(a[t], re[t] + u);
+        simd::load(b[t], ro[t] + u);
+      }
+      const V ye = a[0] * f.fy[0] + a[1] * f.fy[1] + a[2] * f.fy[2] + a[3] * f.fy[3];
+      const V yo = b[0] * f.fy[0] + b[1] * f.fy[1] + b[2] * f.fy[2] + b[3] * f.fy[3];
+      if (u + L <= w) {
+        V lo, hi;
+        interleave(ye, yo, lo, hi);
+        simd::store(d + 2 * u, lo);
+        simd::store(d + 2 * u + L, hi);
+        continue;
+      }
+      for (std::int64_t l = 0; u + l < w; ++l) {
+        d[2 * (u + l)] = ye[l];
+        d[2 * (u + l) + 1] = yo[l];
+      }
+    }
+  };
+  for (int t = 0; t < 4; ++t) re[t] = ro[t] = zero;
+  for (std::int64_t y = 0; y <= 2 * h; ++y) {
+    const auto [he, ho] = filter_row(y);
+    for (int t = 0; t < 3; ++t) {
+      re[t] = re[t + 1];
+      ro[t] = ro[t + 1];
+    }
+    re[3] = he;
+    ro[3] = ho;
+    if (y >= 2) emit(y - 2);
+  }
+  for (int t = 0; t < 3; ++t) {  // the last row's window ends past t: a zero row
+    re[t] = re[t + 1];
+    ro[t] = ro[t + 1];
+  }
+  re[3] = ro[3] = zero;
+  emit(2 * h - 1);
+}
+
 // A strided transposed convolution as one stride-1 convolution per output phase (ry, rx): the outputs
 // (qy·sh + ry, qx·sw + rx) receive only the taps (a, b) with a - pad_h ≡ ry (mod sh) and b - pad_w ≡ rx, each
 // reading the input shifted by ((a - pad_h - ry) / sh, (b - pad_w - rx) / sw). A tap's input is a window of
 // a zero-padded copy of z, read in place as a GEMM operand: a phase is computed on rows of the padded width
 // (the few columns past the phase's width are discarded), one GEMM term per tap. Compared with im2col's
 // Wᵀz followed by col2im, there is no kh·kw-times-larger column buffer and no scatter-add over it.
+//
+// With `blur` (stride 2, an output of 2hz+1 × 2wz+1), op receives blur's 2hz × 2wz filtering of that output
+// instead (blur_phases).
 template <class T>
 void conv_transpose2d_polyphase(const T* zp, const T* wp, std::int64_t s0, std::int64_t n, std::int64_t cz,
                                 std::int64_t hz, std::int64_t wz, std::int64_t cout, std::int64_t ho, std::int64_t wo,
-                                int kh, int kw, const Conv2dParams& p, T* op, simd::Isa isa) {
+                                int kh, int kw, const Conv2dParams& p, T* op, simd::Isa isa,
+                                const PhaseBlur<T>* blur = nullptr) {
   const int sh = p.stride_h, sw = p.stride_w;
   const std::int64_t g = p.groups, czg = cz / g, cog = cout / g;
   struct Tap {
@@ -239,6 +348,22 @@ void conv_transpose2d_polyphase(const T* zp, const T* wp, std::int64_t s0, std::
     for (std::size_t k = 0, t = 0; k < products.size(); t += static_cast<std::size_t>(products[k].n_terms), ++k)
       products[k].terms = terms.data() + t;
     gemm_products(products.data(), static_cast<int>(products.size()), isa);
+    if (blur) {
+      parallel_for((i1 - i0) * cout, 2, [&](std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t r = r0; r < r1; ++r) {
+          const T* block = outs + ((r / cout) * g + (r % cout) / cog) * out_per_group;
+          const std::int64_t co = r % cog;
+          const T* rows[2][2];
+          for (int ry = 0; ry < 2; ++ry)
+            for (int rx = 0; rx < 2; ++rx) {
+              const Phase& ph = phases[static_cast<std::size_t>(ry * 2 + rx)];
+              rows[ry][rx] = block + ph.offset + co * ph.nqy * wpd;
+            }
+          simd::dispatch(isa, [&] { blur_phases(rows, wpd, hz, wz, *blur, op + (i0 * cout + r) * 4 * hz * wz); });
+        }
+      });
+      continue;
+    }
     // Interleave the phases into the output, a row at a time (stride 2: two phases, one vectorisable loop).
     parallel_for((i1 - i0) * cout, 4, [&](std::int64_t r0, std::int64_t r1) {
       for (std::int64_t r = r0; r < r1; ++r) {
@@ -370,6 +495,29 @@ void conv_transpose2d(const Tensor& z, const Tensor& w, const Tensor& out, const
         }
       });
   }
+}
+
+// out[N, Cout, 2Hz, 2Wz] = upfirdn2d(conv_transpose2d(z, w, stride 2, no padding), k, pads 1, 1) for a 3×3 w
+// and a rank-1 4×4 k (StyleGAN2's up-convolution and blur), the blur applied while the polyphase form
+// interleaves its phases: one pass over the output instead of two. Returns false, having done nothing, where
+// conv_transpose2d would not run polyphase (inputs below 16×16) or k is not rank 1.
+template <class T>
+bool conv_transpose2d_blur(const Tensor& z, const Tensor& w, const Tensor& k, const Tensor& out, int groups,
+                           simd::Isa isa = simd::active_isa()) {
+  const std::int64_t n = z.size(0), cz = z.size(1), hz = z.size(2), wz = z.size(3), cout = out.size(1);
+  std::vector<T> u, v;
+  if (w.size(2) != 3 || w.size(3) != 3 || hz * wz < 256 || k.size(0) != 4 || k.size(1) != 4 ||
+      !detail::split_rank1(static_cast<const T*>(k.raw_data()), 4, 4, u, v))
+    return false;
+  detail::PhaseBlur<T> f;
+  for (int t = 0; t < 4; ++t) {  // flipped: upfirdn2d convolves
+    f.fy[t] = u[static_cast<std::size_t>(3 - t)];
+    f.fx[t] = v[static_cast<std::size_t>(3 - t)];
+  }
+  detail::conv_transpose2d_polyphase(static_cast<const T*>(z.raw_data()), static_cast<const T*>(w.raw_data()), w.stride(0),
+                                     n, cz, hz, wz, cout, 2 * hz + 1, 2 * wz + 1, 3, 3, {2, 2, 0, 0, groups},
+                                     static_cast<T*>(out.raw_data()), isa, &f);
+  return true;
 }
 
 // dw[Cout, Cin/g, kh, kw] = gradient of <gy, conv2d(x, w)> with respect to w (dw contiguous, overwritten).

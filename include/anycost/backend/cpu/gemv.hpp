@@ -55,8 +55,9 @@ void gemm_few_rows(std::int64_t m, std::int64_t n, std::int64_t k, StridedMatrix
   for (std::int64_t i = 0; i < m; ++i)
     for (std::int64_t p = 0; p < k; ++p) rows[static_cast<std::size_t>(i * k + p)] = a.p[i * a.rs + p * a.cs];
   const bool by_columns = b.rs == 1 && b.cs != 1;
-  // About 256 K multiply-adds per chunk: below that, waking a second thread costs more than it saves.
-  const std::int64_t grain = std::max<std::int64_t>(by_columns ? 1 : 64, (std::int64_t{1} << 18) / std::max<std::int64_t>(1, m * k));
+  // At least 32 K multiply-adds (128 KiB of B) per chunk. B is usually read from memory (a batch-1 layer's
+  // weight), so the product is bandwidth-bound and a second thread pays from about there.
+  const std::int64_t grain = std::max<std::int64_t>(by_columns ? 1 : 64, (std::int64_t{1} << 15) / std::max<std::int64_t>(1, m * k));
   parallel_for(n, grain, [&](std::int64_t j0, std::int64_t j1) {
     simd::dispatch(isa, [&] {
       for (std::int64_t i = 0; i < m; ++i) {

@@ -15,7 +15,7 @@
 // Today that is the packed GEMM (batched_gemm.hpp), which carries the bulk of a convolution's work.
 //
 // Rules for kernel bodies: take the ISA from active_isa() in the calling thread and call dispatch() inside
-// each parallel chunk (an OpenMP region is not inlined into the AVX2 copy); helpers are always inlined and
+// each parallel chunk (a chunk's body is not inlined into the AVX2 copy); helpers are always inlined and
 // return vectors through references, never by value (see load()).
 #pragma once
 
