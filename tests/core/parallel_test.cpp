@@ -1,7 +1,12 @@
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <thread>
 #include <vector>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "support/compare.hpp"
 
@@ -143,4 +148,34 @@ TEST_CASE("the thread pool: exceptions reach the caller, nested and concurrent l
     parallel_for(1000, 10, [&](std::int64_t b, std::int64_t e) { total += e - b; });
     CHECK(total.load() == 1000);
   }
+}
+
+TEST_CASE("a forked child gets a working thread pool of its own", "[parallel]") {
+  ThreadCount tc(2);
+  std::atomic<std::int64_t> total{0};
+  parallel_for(1000, 10, [&](std::int64_t b, std::int64_t e) { total += e - b; });  // the parent's workers exist
+  const ::pid_t pid = ::fork();
+  if (pid == 0) {  // the child: new workers, also after growing the count; _exit, no test framework teardown
+    bool ok = true;
+    for (int threads : {2, 3}) {
+      set_num_threads(threads);
+      std::atomic<std::int64_t> sum{0};
+      parallel_for(100000, 100, [&](std::int64_t b, std::int64_t e) { sum += e - b; });
+      ok = ok && sum.load() == 100000;
+    }
+    ::_exit(ok ? 0 : 1);
+  }
+  REQUIRE(pid > 0);
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {  // a hang (a lock copied held, a dead worker awaited)
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      FAIL("the forked child did not finish within 60 s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }

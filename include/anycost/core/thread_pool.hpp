@@ -17,8 +17,11 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <vector>
+
+#include <pthread.h>
 
 #include "anycost/core/error.hpp"
 
@@ -82,7 +85,22 @@ class ThreadPool {
     std::int64_t chunks = 0;
   };
 
-  ThreadPool() = default;
+  ThreadPool() {
+    pthread_atfork(nullptr, nullptr, [] { instance().forget_after_fork(); });
+  }
+
+  // In a forked child none of the workers exist, and a lock may have been copied held: start afresh. The
+  // old handles are dropped unjoined (joining a thread of the parent would wait forever).
+  void forget_after_fork() {
+    new (&threads_) std::vector<std::thread>();
+    new (&mutex_) std::mutex();
+    new (&wake_) std::condition_variable();
+    new (&done_) std::condition_variable();
+    busy_.store(false);
+    active_.store(0);
+    open_ = false;
+    stop_index_ = std::numeric_limits<int>::max();
+  }
 
   // Claims and runs chunks until none is left.
   void work(const Job& job) {
