@@ -113,26 +113,27 @@ TEST_CASE("The up-convolution with its blur in one pass equals the two ops", "[n
     std::int64_t n, cin, cout, h, w;
     int groups;
   };
-  for (const Case c : {Case{1, 5, 7, 16, 16, 1}, Case{1, 4, 6, 17, 23, 1}, Case{2, 6, 4, 19, 16, 2}, Case{1, 3, 3, 7, 9, 1}}) {
+  for (const Case c :
+       {Case{1, 5, 7, 16, 16, 1}, Case{1, 4, 6, 17, 23, 1}, Case{2, 6, 4, 19, 16, 2}, Case{1, 3, 3, 7, 9, 1}}) {
     const Tensor x = randn({c.n, c.cin, c.h, c.w}, rng);
     const Tensor w_full = randn({c.cin + 2, c.cout / c.groups + 3, 3, 3}, rng);
     const Tensor w = w_full.narrow(0, 0, c.cin).narrow(1, 0, c.cout / c.groups);
     const Tensor k = make_blur_kernel(4.0);
-    const Tensor want = blur(conv_transpose2d(Var(x.to(DType::float64)), Var(w.to(DType::float64)), {2, 2, 0, 0, c.groups}),
-                             k.to(DType::float64), 1, 1)
-                            .data();
+    const Var x64(x.to(DType::float64)), w64(w.to(DType::float64));
+    const Tensor k64 = k.to(DType::float64);
+    const Tensor want = blur(conv_transpose2d(x64, w64, {2, 2, 0, 0, c.groups}), k64, 1, 1).data();
     INFO(c.n << "x" << c.cin << "x" << c.h << "x" << c.w << " -> " << c.cout << ", groups " << c.groups);
     NoGradGuard no_grad;
     const Tensor got = up_conv_blur(Var(x), Var(w), c.groups, k).data();
     REQUIRE(got.shape() == Shape{c.n, c.cout, 2 * c.h, 2 * c.w});
     CHECK(max_abs_diff(got, want) < 1e-5 * (1 + max_abs_diff(want, Tensor::zeros(want.shape(), DType::float64))));
-    const Tensor got64 = up_conv_blur(Var(x.to(DType::float64)), Var(w.to(DType::float64)), c.groups, k.to(DType::float64)).data();
-    CHECK(max_abs_diff(got64, want) < 1e-12);
+    CHECK(max_abs_diff(up_conv_blur(x64, w64, c.groups, k64).data(), want) < 1e-12);
   }
   // A kernel that is not rank 1 takes the two ops.
   const Tensor x = randn({1, 2, 16, 16}, rng), w = randn({2, 3, 3, 3}, rng), k = randn({4, 4}, rng);
   NoGradGuard no_grad;
-  CHECK(max_abs_diff(up_conv_blur(Var(x), Var(w), 1, k).data(), blur(conv_transpose2d(Var(x), Var(w), {2, 2, 0, 0, 1}), k, 1, 1).data()) == 0);
+  const Tensor two_ops = blur(conv_transpose2d(Var(x), Var(w), {2, 2, 0, 0, 1}), k, 1, 1).data();
+  CHECK(max_abs_diff(up_conv_blur(Var(x), Var(w), 1, k).data(), two_ops) == 0);
 }
 
 TEST_CASE("The automatic path follows the cost of each layer", "[nn][modconv]") {

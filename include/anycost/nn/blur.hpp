@@ -58,7 +58,8 @@ inline Var up_conv_blur(const Var& z, const Var& w, int groups, const Tensor& ke
                        z.dtype() == w.dtype() && z.dtype() == kernel.dtype() && groups >= 1 &&
                        z.size(1) == w.size(0) && w.size(0) % groups == 0 && z.numel() > 0 && w.numel() > 0;
   if (fusable) {
-    const Tensor zc = z.data().contiguous(), wc = anycost::detail::conv_weight_operand(w.data()), kc = kernel.contiguous();
+    const Tensor zc = z.data().contiguous(), kc = kernel.contiguous();
+    const Tensor wc = anycost::detail::conv_weight_operand(w.data());
     Tensor out = Tensor::empty({zc.size(0), wc.size(1) * groups, 2 * zc.size(2), 2 * zc.size(3)}, zc.dtype());
     bool done = false;
     dispatch_dtype(zc.dtype(), [&](auto t) {

@@ -224,22 +224,21 @@ ANYCOST_ALWAYS_INLINE void blur_phases(const T* const (&rows)[2][2], std::int64_
       }
     }
   };
-  for (int t = 0; t < 4; ++t) re[t] = ro[t] = zero;
-  for (std::int64_t y = 0; y <= 2 * h; ++y) {
-    const auto [he, ho] = filter_row(y);
+  auto push = [&](const T* he, const T* ho) {
     for (int t = 0; t < 3; ++t) {
       re[t] = re[t + 1];
       ro[t] = ro[t + 1];
     }
     re[3] = he;
     ro[3] = ho;
+  };
+  for (int t = 0; t < 4; ++t) re[t] = ro[t] = zero;
+  for (std::int64_t y = 0; y <= 2 * h; ++y) {
+    const auto [he, ho] = filter_row(y);
+    push(he, ho);
     if (y >= 2) emit(y - 2);
   }
-  for (int t = 0; t < 3; ++t) {  // the last row's window ends past t: a zero row
-    re[t] = re[t + 1];
-    ro[t] = ro[t + 1];
-  }
-  re[3] = ro[3] = zero;
+  push(zero, zero);  // the last row's window ends past t
   emit(2 * h - 1);
 }
 
@@ -514,9 +513,10 @@ bool conv_transpose2d_blur(const Tensor& z, const Tensor& w, const Tensor& k, co
     f.fy[t] = u[static_cast<std::size_t>(3 - t)];
     f.fx[t] = v[static_cast<std::size_t>(3 - t)];
   }
-  detail::conv_transpose2d_polyphase(static_cast<const T*>(z.raw_data()), static_cast<const T*>(w.raw_data()), w.stride(0),
-                                     n, cz, hz, wz, cout, 2 * hz + 1, 2 * wz + 1, 3, 3, {2, 2, 0, 0, groups},
-                                     static_cast<T*>(out.raw_data()), isa, &f);
+  const T* zp = static_cast<const T*>(z.raw_data());
+  const T* wp = static_cast<const T*>(w.raw_data());
+  detail::conv_transpose2d_polyphase(zp, wp, w.stride(0), n, cz, hz, wz, cout, 2 * hz + 1, 2 * wz + 1, 3, 3,
+                                     {2, 2, 0, 0, groups}, static_cast<T*>(out.raw_data()), isa, &f);
   return true;
 }
 
