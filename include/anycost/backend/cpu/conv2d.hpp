@@ -179,6 +179,11 @@ ANYCOST_ALWAYS_INLINE void blur_phases(const T* const (&rows)[2][2], std::int64_
   T* zero = ring + 8 * len;
   std::fill_n(zero, len, T(0));
   const T *re[4], *ro[4];  // filtered rows y-3 .. y
+  V fx[4], fy[4];           // the taps, broadcast once (the stores below could alias f)
+  for (int t = 0; t < 4; ++t) {
+    fx[t] = V{} + f.fx[t];
+    fy[t] = V{} + f.fy[t];
+  }
   auto filter_row = [&](std::int64_t y) {
     const T* pe = rows[y & 1][0] + (y >> 1) * ld;
     const T* po = rows[y & 1][1] + (y >> 1) * ld;
@@ -196,21 +201,26 @@ ANYCOST_ALWAYS_INLINE void blur_phases(const T* const (&rows)[2][2], std::int64_
       simd::load(om, o + u - 1);
       simd::load(o0, o + u);
       simd::load(o1, o + u + 1);
-      simd::store(he + u, V(om * f.fx[0] + e0 * f.fx[1] + o0 * f.fx[2] + e1 * f.fx[3]));
-      simd::store(ho + u, V(e0 * f.fx[0] + o0 * f.fx[1] + e1 * f.fx[2] + o1 * f.fx[3]));
+      simd::store(he + u, V(om * fx[0] + e0 * fx[1] + o0 * fx[2] + e1 * fx[3]));
+      simd::store(ho + u, V(e0 * fx[0] + o0 * fx[1] + e1 * fx[2] + o1 * fx[3]));
     }
     return std::pair<const T*, const T*>{he, ho};
   };
   auto emit = [&](std::int64_t j) {  // out row j from filtered rows j-1 .. j+2 (slots 0..3)
     T* d = out + j * 2 * w;
+    const T *e0 = re[0], *e1 = re[1], *e2 = re[2], *e3 = re[3], *o0 = ro[0], *o1 = ro[1], *o2 = ro[2], *o3 = ro[3];
     for (std::int64_t u = 0; u < w; u += L) {
-      V a[4], b[4];
-      for (int t = 0; t < 4; ++t) {
-        simd::load(a[t], re[t] + u);
-        simd::load(b[t], ro[t] + u);
-      }
-      const V ye = a[0] * f.fy[0] + a[1] * f.fy[1] + a[2] * f.fy[2] + a[3] * f.fy[3];
-      const V yo = b[0] * f.fy[0] + b[1] * f.fy[1] + b[2] * f.fy[2] + b[3] * f.fy[3];
+      V a0, a1, a2, a3, b0, b1, b2, b3;
+      simd::load(a0, e0 + u);
+      simd::load(a1, e1 + u);
+      simd::load(a2, e2 + u);
+      simd::load(a3, e3 + u);
+      simd::load(b0, o0 + u);
+      simd::load(b1, o1 + u);
+      simd::load(b2, o2 + u);
+      simd::load(b3, o3 + u);
+      const V ye = a0 * fy[0] + a1 * fy[1] + a2 * fy[2] + a3 * fy[3];
+      const V yo = b0 * fy[0] + b1 * fy[1] + b2 * fy[2] + b3 * fy[3];
       if (u + L <= w) {
         V lo, hi;
         interleave(ye, yo, lo, hi);
