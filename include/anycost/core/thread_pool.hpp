@@ -8,14 +8,12 @@
 // One job at a time: a thread that finds the pool busy (another thread's job) runs its loop serially.
 #pragma once
 
-#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <chrono>
 #include <exception>
 #include <limits>
-#include <memory>
 #include <mutex>
 #include <new>
 #include <thread>
@@ -23,7 +21,7 @@
 
 #include <pthread.h>
 
-#include "anycost/core/error.hpp"
+#include "anycost/config.hpp"
 
 ANYCOST_NAMESPACE_BEGIN
 namespace detail {
