@@ -147,16 +147,18 @@ struct PhaseBlur {
   T fy[4], fx[4];
 };
 
-// lo, hi = a[0], b[0], a[1], b[1], ... (the first and second half of the interleaved lanes).
-template <class V, int... I>
-ANYCOST_ALWAYS_INLINE void interleave_lanes(const V& a, const V& b, V& lo, V& hi, std::integer_sequence<int, I...>) {
-  constexpr int L = static_cast<int>(sizeof...(I));
-  lo = __builtin_shufflevector(a, b, (I % 2 * L + I / 2)...);
-  hi = __builtin_shufflevector(a, b, (I % 2 * L + (L + I) / 2)...);
+// lo, hi = a[0], b[0], a[1], b[1], ... (the first and second half of the interleaved lanes) for simd::vec's
+// 8 floats or 4 doubles. (Literal indices: nvcc's front end, which parses this header in .cu consumers, drops a
+// pack expansion inside __builtin_shufflevector.)
+ANYCOST_ALWAYS_INLINE void interleave(const simd::vec<float>& a, const simd::vec<float>& b, simd::vec<float>& lo,
+                                      simd::vec<float>& hi) {
+  lo = __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11);
+  hi = __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15);
 }
-template <class V>
-ANYCOST_ALWAYS_INLINE void interleave(const V& a, const V& b, V& lo, V& hi) {
-  interleave_lanes(a, b, lo, hi, std::make_integer_sequence<int, static_cast<int>(sizeof(V) / sizeof(a[0]))>{});
+ANYCOST_ALWAYS_INLINE void interleave(const simd::vec<double>& a, const simd::vec<double>& b, simd::vec<double>& lo,
+                                      simd::vec<double>& hi) {
+  lo = __builtin_shufflevector(a, b, 0, 4, 1, 5);
+  hi = __builtin_shufflevector(a, b, 2, 6, 3, 7);
 }
 
 // out (2h × 2w) = the PhaseBlur of t ((2h+1) × (2w+1)) given as its four phases: t[2q + ry][2u + rx] =
@@ -178,7 +180,7 @@ ANYCOST_ALWAYS_INLINE void blur_phases(const T* const (&rows)[2][2], std::int64_
   T* ring = e + 2 * (len + 2 * L);
   T* zero = ring + 8 * len;
   std::fill_n(zero, len, T(0));
-  const T *re[4], *ro[4];  // filtered rows y-3 .. y
+  const T *re[4] = {zero, zero, zero, zero}, *ro[4] = {zero, zero, zero, zero};  // filtered rows y-3 .. y
   V fx[4], fy[4];           // the taps, broadcast once (the stores below could alias f)
   for (int t = 0; t < 4; ++t) {
     fx[t] = V{} + f.fx[t];
@@ -242,7 +244,6 @@ ANYCOST_ALWAYS_INLINE void blur_phases(const T* const (&rows)[2][2], std::int64_
     re[3] = he;
     ro[3] = ho;
   };
-  for (int t = 0; t < 4; ++t) re[t] = ro[t] = zero;
   for (std::int64_t y = 0; y <= 2 * h; ++y) {
     const auto [he, ho] = filter_row(y);
     push(he, ho);
