@@ -132,6 +132,10 @@ void with_tile(int m, const F& f) {
     f(std::integral_constant<int, 2>{});
 }
 
+// Polyphase from 16×16 inputs up: below, a phase's rows are so short that the padding columns and the
+// per-tap packing of B cost more than im2col's (then small) column buffer.
+inline bool polyphase_pays(std::int64_t hz, std::int64_t wz) { return hz * wz >= 256; }
+
 // Images per chunk so that a chunk's im2col columns stay near 16 MiB.
 template <class T>
 std::int64_t images_per_chunk(std::int64_t n, std::int64_t cols_per_image) {
@@ -471,10 +475,9 @@ void conv_transpose2d(const Tensor& z, const Tensor& w, const Tensor& out, const
     detail::with_tile(m, [&](auto t) { winograd::conv3x3<T, decltype(t)::value>(zp, wp, wv, geo, op, isa); });
     return;
   }
-  // Polyphase from 16×16 inputs up: below, a phase's rows are so short that the padding columns and the
-  // per-tap packing of B cost more than im2col's (then small) column buffer.
   const bool strided = p.stride_h > 1 || p.stride_w > 1;
-  if (strided && (algo == ConvAlgo::polyphase || (algo == ConvAlgo::automatic && hwz >= 256))) {
+  const bool polyphase = algo == ConvAlgo::polyphase || (algo == ConvAlgo::automatic && detail::polyphase_pays(hz, wz));
+  if (strided && polyphase) {
     detail::conv_transpose2d_polyphase(zp, wp, s0, n, cz, hz, wz, cout, ho, wo, static_cast<int>(kh), static_cast<int>(kw),
                                        p, op, isa);
     return;
@@ -516,7 +519,7 @@ bool conv_transpose2d_blur(const Tensor& z, const Tensor& w, const Tensor& k, co
                            simd::Isa isa = simd::active_isa()) {
   const std::int64_t n = z.size(0), cz = z.size(1), hz = z.size(2), wz = z.size(3), cout = out.size(1);
   std::vector<T> u, v;
-  if (w.size(2) != 3 || w.size(3) != 3 || hz * wz < 256 || k.size(0) != 4 || k.size(1) != 4 ||
+  if (w.size(2) != 3 || w.size(3) != 3 || !detail::polyphase_pays(hz, wz) || k.size(0) != 4 || k.size(1) != 4 ||
       !detail::split_rank1(static_cast<const T*>(k.raw_data()), 4, 4, u, v))
     return false;
   detail::PhaseBlur<T> f;
